@@ -1,0 +1,298 @@
+#include "vmx/exit_handler.hpp"
+
+#include <doctest/doctest.h>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "fake_vmcs.hpp"
+#include "vmx/guest_layout.hpp"
+#include "vmx/interruption.hpp"
+
+using testing_support::FakeServices;
+using testing_support::FakeVmcs;
+using vmx::ExitOutcome;
+using vmx::Field;
+
+namespace {
+
+struct Fixture {
+    std::vector<std::uint8_t> memory = std::vector<std::uint8_t>(2 << 20);
+    vmx::GuestContext guest;
+    FakeVmcs vmcs;
+    FakeServices services;
+
+    Fixture() {
+        guest.name = "g";
+        guest.memory = memory.data();
+        guest.memory_size = memory.size();
+        const vmx::GuestIdentity id{0, "g", "spin", 0, 0, 1000};
+        const char* reason = nullptr;
+        vmx::prepare_guest_memory(memory.data(), memory.size(), id, &reason);
+        vmcs.set(Field::guest_rip, 0x10000);
+        vmcs.set(Field::guest_cr3, 0x1000);
+        vmcs.set(Field::guest_rflags, 0x202);
+    }
+    ExitOutcome exit(std::uint16_t reason, std::uint64_t qualification = 0, std::uint64_t length = 2) {
+        vmcs.set(Field::exit_reason, reason);
+        vmcs.set(Field::exit_qualification, qualification);
+        vmcs.set(Field::exit_instruction_length, length);
+        return vmx::handle_exit(guest, vmcs, services);
+    }
+    std::uint64_t io(std::uint16_t port, unsigned size, bool in) {
+        return (static_cast<std::uint64_t>(port) << 16) | (size - 1) | (in ? 8u : 0u);
+    }
+};
+
+} // namespace
+
+TEST_CASE("exit handler: the preemption timer ends the slice without touching the guest") {
+    Fixture f;
+    CHECK(f.exit(vmx::exit_reason::preemption_timer) == ExitOutcome::preempted);
+    CHECK(f.vmcs.get(Field::guest_rip) == 0x10000);
+    CHECK(f.guest.counters.exits[vmx::exit_reason::preemption_timer] == 1);
+}
+
+TEST_CASE("exit handler: trapped HLT skips the instruction and clears the STI shadow") {
+    Fixture f;
+    f.vmcs.set(Field::guest_interruptibility_state, vmx::interruptibility::blocking_by_sti);
+    CHECK(f.exit(vmx::exit_reason::hlt, 0, 1) == ExitOutcome::halted);
+    CHECK(f.vmcs.get(Field::guest_rip) == 0x10001);
+    CHECK(f.vmcs.get(Field::guest_interruptibility_state) == 0);
+}
+
+TEST_CASE("exit handler: CPUID 0x40000000 gives the Metronome signature") {
+    Fixture f;
+    f.guest.regs.rax = 0x40000000;
+    CHECK(f.exit(vmx::exit_reason::cpuid) == ExitOutcome::resume);
+    char sig[13] = {};
+    std::memcpy(sig, &f.guest.regs.rbx, 4);
+    std::memcpy(sig + 4, &f.guest.regs.rcx, 4);
+    std::memcpy(sig + 8, &f.guest.regs.rdx, 4);
+    CHECK(std::string(sig) == "Metronome");
+    CHECK(f.guest.regs.rax == vmx::hypervisor_cpuid_max);
+    CHECK(f.vmcs.get(Field::guest_rip) == 0x10002);
+}
+
+TEST_CASE("exit handler: CPUID leaf 1 hides VMX and MONITOR and announces a hypervisor") {
+    Fixture f;
+    f.guest.regs.rax = 1;
+    f.exit(vmx::exit_reason::cpuid);
+    CHECK((f.guest.regs.rcx & (1u << 5)) == 0);
+    CHECK((f.guest.regs.rcx & (1u << 3)) == 0);
+    CHECK((f.guest.regs.rcx & (1u << 31)) != 0);
+    CHECK((f.guest.regs.rcx & (1u << 27)) == 0);  // guest CR4.OSXSAVE is 0
+    f.vmcs.set(Field::cr4_read_shadow, 1u << 18);
+    f.guest.regs.rax = 1;
+    f.exit(vmx::exit_reason::cpuid);
+    CHECK((f.guest.regs.rcx & (1u << 27)) != 0);
+    f.guest.regs.rax = 7;
+    f.exit(vmx::exit_reason::cpuid);
+    CHECK(f.guest.regs.rbx == 0x11111111u);  // other leaves pass through
+}
+
+TEST_CASE("exit handler: console port bytes become prefixed lines") {
+    Fixture f;
+    for (char c : std::string("hi\n")) {
+        f.guest.regs.rax = static_cast<unsigned char>(c);
+        f.exit(vmx::exit_reason::io_instruction, f.io(0xe9, 1, false), 1);
+    }
+    REQUIRE(f.services.lines.size() == 1);
+    CHECK(f.services.lines[0] == "g: hi");
+    CHECK(f.guest.counters.io_writes_dropped == 0);
+}
+
+TEST_CASE("exit handler: other ports read all ones and drop writes, counted") {
+    Fixture f;
+    f.guest.regs.rax = 0x1234567812345678ull;
+    f.exit(vmx::exit_reason::io_instruction, f.io(0x3f8, 1, true), 1);
+    CHECK(f.guest.regs.rax == 0x12345678123456ffull);
+    f.exit(vmx::exit_reason::io_instruction, f.io(0x60, 2, true), 1);
+    CHECK(f.guest.regs.rax == 0x123456781234ffffull);
+    f.exit(vmx::exit_reason::io_instruction, f.io(0xcfc, 4, true), 1);
+    CHECK(f.guest.regs.rax == 0xffffffffull);
+    f.exit(vmx::exit_reason::io_instruction, f.io(0x3f8, 1, false), 1);
+    CHECK(f.guest.counters.io_reads_all_ones == 3);
+    CHECK(f.guest.counters.io_writes_dropped == 1);
+    CHECK(f.services.lines.empty());
+}
+
+TEST_CASE("exit handler: REP OUTSB to the console reads guest memory through its page tables") {
+    Fixture f;
+    std::memcpy(&f.memory[0x20000], "rep\n", 4);
+    f.guest.regs.rsi = 0x20000;
+    f.guest.regs.rcx = 4;
+    const std::uint64_t q = f.io(0xe9, 1, false) | 0x10u | 0x20u;
+    CHECK(f.exit(vmx::exit_reason::io_instruction, q, 2) == ExitOutcome::resume);
+    REQUIRE(f.services.lines.size() == 1);
+    CHECK(f.services.lines[0] == "g: rep");
+    CHECK(f.guest.regs.rcx == 0);
+    CHECK(f.guest.regs.rsi == 0x20004);
+    CHECK(f.vmcs.get(Field::guest_rip) == 0x10002);
+}
+
+TEST_CASE("exit handler: INSB outside guest memory raises #GP instead of writing") {
+    Fixture f;
+    f.guest.regs.rdi = 0x40000000;  // not mapped by the guest's tables
+    const std::uint64_t q = f.io(0x60, 1, true) | 0x10u;
+    f.exit(vmx::exit_reason::io_instruction, q, 1);
+    const auto injected = vmx::decode_interruption_info(static_cast<std::uint32_t>(f.vmcs.get(Field::entry_interruption_info)));
+    CHECK(injected.valid);
+    CHECK(injected.vector == vmx::vector::gp);
+    CHECK(f.vmcs.get(Field::guest_rip) == 0x10000);
+}
+
+TEST_CASE("exit handler: VMCALL yield, console and unknown numbers") {
+    Fixture f;
+    f.guest.regs.rax = vmx::hypercall::yield;
+    CHECK(f.exit(vmx::exit_reason::vmcall, 0, 3) == ExitOutcome::yielded);
+    CHECK(f.guest.regs.rax == 0);
+    std::memcpy(&f.memory[0x30000], "from vmcall\n", 12);
+    f.guest.regs.rax = vmx::hypercall::console_write;
+    f.guest.regs.rbx = 0x30000;
+    f.guest.regs.rcx = 12;
+    CHECK(f.exit(vmx::exit_reason::vmcall, 0, 3) == ExitOutcome::resume);
+    REQUIRE(f.services.lines.size() == 1);
+    CHECK(f.services.lines[0] == "g: from vmcall");
+    f.guest.regs.rax = 77;
+    f.exit(vmx::exit_reason::vmcall, 0, 3);
+    CHECK(f.guest.regs.rax == vmx::hypercall::result_unknown);
+    CHECK(f.guest.counters.hypercalls == 3);
+}
+
+TEST_CASE("exit handler: console hypercall with a buffer outside guest memory is refused") {
+    Fixture f;
+    f.guest.regs.rax = vmx::hypercall::console_write;
+    f.guest.regs.rbx = f.memory.size() - 4;
+    f.guest.regs.rcx = 8;
+    f.exit(vmx::exit_reason::vmcall, 0, 3);
+    CHECK(f.guest.regs.rax == vmx::hypercall::result_bad_argument);
+    f.guest.regs.rax = vmx::hypercall::console_write;
+    f.guest.regs.rbx = ~0ull - 2;
+    f.guest.regs.rcx = 8;
+    f.exit(vmx::exit_reason::vmcall, 0, 3);
+    CHECK(f.guest.regs.rax == vmx::hypercall::result_bad_argument);
+    CHECK(f.services.lines.empty());
+}
+
+TEST_CASE("exit handler: powerdown stops the guest with its code") {
+    Fixture f;
+    f.guest.regs.rax = vmx::hypercall::powerdown;
+    f.guest.regs.rbx = 7;
+    CHECK(f.exit(vmx::exit_reason::vmcall, 0, 3) == ExitOutcome::stopped);
+    CHECK(f.guest.stop.reason == vmx::StopReason::powerdown);
+    CHECK(f.guest.stop.code == 7);
+    CHECK(std::string(f.guest.stop.detail) == "powered down (code 7)");
+}
+
+TEST_CASE("exit handler: triple fault and EPT violation stop the guest with the facts") {
+    Fixture f;
+    CHECK(f.exit(vmx::exit_reason::triple_fault) == ExitOutcome::stopped);
+    CHECK(f.guest.stop.reason == vmx::StopReason::triple_fault);
+    Fixture g;
+    g.vmcs.set(Field::guest_physical_address, 0x200000);
+    CHECK(g.exit(vmx::exit_reason::ept_violation, 0x2) == ExitOutcome::stopped);
+    CHECK(g.guest.stop.reason == vmx::StopReason::ept_violation);
+    CHECK(g.guest.stop.address == 0x200000);
+    CHECK(std::string(g.guest.stop.detail).find("write at guest-physical 0x200000") != std::string::npos);
+    Fixture h;
+    h.exit(vmx::exit_reason::ept_violation, 0x4);
+    CHECK(std::string(h.guest.stop.detail).find("instruction fetch") != std::string::npos);
+}
+
+TEST_CASE("exit handler: VMX instructions in a guest get #UD") {
+    for (std::uint16_t r : {vmx::exit_reason::vmxon, vmx::exit_reason::vmread, vmx::exit_reason::invept,
+                            vmx::exit_reason::vmlaunch, vmx::exit_reason::vmptrld}) {
+        Fixture f;
+        CHECK(f.exit(r) == ExitOutcome::resume);
+        const auto d = vmx::decode_interruption_info(static_cast<std::uint32_t>(f.vmcs.get(Field::entry_interruption_info)));
+        CHECK(d.valid);
+        CHECK(d.type == vmx::InterruptionType::hardware_exception);
+        CHECK(d.vector == vmx::vector::ud);
+        CHECK(f.vmcs.get(Field::guest_rip) == 0x10000);  // faults do not advance RIP
+        CHECK(f.guest.counters.ud_injected == 1);
+    }
+}
+
+TEST_CASE("exit handler: MSRs outside the switched set give #GP with error code 0") {
+    Fixture f;
+    f.guest.regs.rcx = 0x3a;
+    CHECK(f.exit(vmx::exit_reason::wrmsr) == ExitOutcome::resume);
+    const auto d = vmx::decode_interruption_info(static_cast<std::uint32_t>(f.vmcs.get(Field::entry_interruption_info)));
+    CHECK(d.vector == vmx::vector::gp);
+    CHECK(d.has_error_code);
+    CHECK(f.vmcs.get(Field::entry_exception_error_code) == 0);
+}
+
+TEST_CASE("exit handler: external interrupts are acknowledged and never reach the guest") {
+    Fixture f;
+    f.vmcs.set(Field::exit_interruption_info, 0x80000068u);
+    CHECK(f.exit(vmx::exit_reason::external_interrupt) == ExitOutcome::resume);
+    REQUIRE(f.services.eoi.size() == 1);
+    CHECK(f.services.eoi[0] == 0x68);
+    CHECK(f.vmcs.get(Field::entry_interruption_info) == 0);
+    CHECK(f.guest.counters.host_interrupts == 1);
+}
+
+TEST_CASE("exit handler: a failed VM entry is decoded") {
+    Fixture f;
+    f.vmcs.set(Field::exit_reason, 0x80000021u);
+    f.vmcs.set(Field::exit_qualification, 4);
+    CHECK(vmx::handle_exit(f.guest, f.vmcs, f.services) == ExitOutcome::stopped);
+    CHECK(f.guest.stop.reason == vmx::StopReason::entry_failure);
+    CHECK(std::string(f.guest.stop.detail) ==
+          "VM entry failed: VM-entry failure due to invalid guest state: invalid VMCS link pointer");
+}
+
+TEST_CASE("exit handler: an exit without an answer stops only that guest, decoded") {
+    Fixture f;
+    CHECK(f.exit(vmx::exit_reason::task_switch, 0x1234) == ExitOutcome::stopped);
+    CHECK(f.guest.stop.reason == vmx::StopReason::unhandled_exit);
+    CHECK(std::string(f.guest.stop.detail) == "unhandled exit: task switch (reason 9), qualification 0x1234");
+}
+
+TEST_CASE("exit handler: CR4.VMXE cannot be set by a guest, other CR4 bits pass") {
+    Fixture f;
+    f.vmcs.set(Field::cr4_guest_host_mask, 1u << 13);
+    f.vmcs.set(Field::guest_cr4, (1u << 13) | (1u << 5));
+    f.guest.regs.rbx = (1u << 13) | (1u << 5);
+    f.exit(vmx::exit_reason::control_register_access, 4u | (3u << 8), 3);
+    auto d = vmx::decode_interruption_info(static_cast<std::uint32_t>(f.vmcs.get(Field::entry_interruption_info)));
+    CHECK(d.vector == vmx::vector::gp);
+    Fixture g;
+    g.vmcs.set(Field::cr4_guest_host_mask, 1u << 13);
+    g.vmcs.set(Field::guest_cr4, (1u << 13) | (1u << 5));
+    g.guest.regs.rbx = (1u << 5) | (1u << 7);
+    g.exit(vmx::exit_reason::control_register_access, 4u | (3u << 8), 3);
+    CHECK(g.vmcs.get(Field::guest_cr4) == ((1u << 13) | (1u << 5) | (1u << 7)));
+    CHECK(g.vmcs.get(Field::cr4_read_shadow) == ((1u << 5) | (1u << 7)));
+    CHECK(g.vmcs.get(Field::guest_rip) == 0x10003);
+}
+
+TEST_CASE("exit handler: XSETBV validates XCR0 against the CPU") {
+    Fixture f;
+    f.vmcs.set(Field::cr4_read_shadow, 1u << 18);
+    f.guest.regs.rax = 0x7;  // x87 | SSE | AVX
+    f.guest.regs.rcx = 0;
+    f.exit(vmx::exit_reason::xsetbv, 0, 3);
+    CHECK(f.guest.xcr0 == 0x7);
+    CHECK(f.vmcs.get(Field::entry_interruption_info) == 0);
+    f.guest.regs.rax = 0x5;  // AVX without SSE: invalid
+    f.exit(vmx::exit_reason::xsetbv, 0, 3);
+    CHECK(f.guest.xcr0 == 0x7);
+    CHECK(f.guest.counters.gp_injected == 1);
+    Fixture g;  // CR4.OSXSAVE clear: #UD
+    g.guest.regs.rax = 0x3;
+    g.exit(vmx::exit_reason::xsetbv, 0, 3);
+    CHECK(g.guest.counters.ud_injected == 1);
+}
+
+TEST_CASE("exit handler: console lines longer than the buffer are split, bytes sanitised") {
+    Fixture f;
+    for (int i = 0; i < 130; ++i) vmx::console_put(f.guest, f.services, 'x');
+    vmx::console_put(f.guest, f.services, '\x07');
+    vmx::console_put(f.guest, f.services, '\n');
+    REQUIRE(f.services.lines.size() == 2);
+    CHECK(f.services.lines[0].size() == 2 + 1 + 120);
+    CHECK(f.services.lines[1] == "g: xxxxxxxxxx?");
+}

@@ -1,0 +1,57 @@
+// A VMCS in a map, for exercising exit handling and plans without VMX. It can be told to fail
+// reads or writes of one field, as a real VMREAD/VMWRITE might.
+#pragma once
+#include <map>
+#include <string>
+#include <vector>
+
+#include "vmx/exit_handler.hpp"
+#include "vmx/vmcs_access.hpp"
+
+namespace testing_support {
+
+class FakeVmcs final : public vmx::VmcsAccess {
+  public:
+    bool read(vmx::Field field, std::uint64_t* value) override {
+        if (field == fail_field) return false;
+        auto it = fields.find(field);
+        *value = it == fields.end() ? 0 : it->second;
+        return true;
+    }
+    bool write(vmx::Field field, std::uint64_t value) override {
+        if (field == fail_field) return false;
+        fields[field] = value;
+        writes.push_back(field);
+        return true;
+    }
+    std::uint64_t get(vmx::Field field) const {
+        auto it = fields.find(field);
+        return it == fields.end() ? 0 : it->second;
+    }
+    void set(vmx::Field field, std::uint64_t value) { fields[field] = value; }
+
+    std::map<vmx::Field, std::uint64_t> fields;
+    std::vector<vmx::Field> writes;
+    vmx::Field fail_field = static_cast<vmx::Field>(0xffffffffu);
+};
+
+class FakeServices final : public vmx::ExitServices {
+  public:
+    void cpuid(std::uint32_t leaf, std::uint32_t, std::uint32_t out[4]) override {
+        out[0] = leaf;
+        out[1] = 0x11111111u;
+        out[2] = 0xffffffffu;  // every feature bit set, so filtering is visible
+        out[3] = 0x22222222u;
+    }
+    void console_line(const vmx::GuestContext& guest, const char* line) override {
+        lines.push_back(std::string(guest.name) + ": " + line);
+    }
+    void end_of_interrupt(std::uint8_t vector) override { eoi.push_back(vector); }
+    std::uint64_t supported_xcr0() override { return xcr0_supported; }
+
+    std::vector<std::string> lines;
+    std::vector<std::uint8_t> eoi;
+    std::uint64_t xcr0_supported = 0xe7;  // x87, SSE, AVX, AVX-512
+};
+
+} // namespace testing_support

@@ -1,0 +1,142 @@
+#include "vmx/hypervisor.hpp"
+
+#include "vmx/controls.hpp"
+#include "vmx/guest_layout.hpp"
+#include "vmx/interruption.hpp"
+#include "vmx/text.hpp"
+
+namespace vmx {
+namespace {
+
+constexpr std::uint64_t rflags_if = 1u << 9;
+
+void set_interrupt_window(RunGuest& guest, VmcsAccess& vmcs, bool on) {
+    if (guest.window_armed == on) return;
+    const std::uint64_t primary = vmcs.read_or_zero(Field::primary_processor_based_controls);
+    vmcs.write(Field::primary_processor_based_controls,
+               on ? (primary | proc::interrupt_window_exiting) : (primary & ~std::uint64_t{proc::interrupt_window_exiting}));
+    guest.window_armed = on;
+}
+
+// Injects the virtual tick if the guest can take an external interrupt now (RFLAGS.IF = 1, no
+// STI/MOV-SS shadow, no other event being injected: SDM "Checks on Guest Non-Register State");
+// otherwise asks for an interrupt-window exit so the tick is delivered as soon as it can be.
+bool try_inject_tick(RunGuest& guest, VmcsAccess& vmcs) {
+    const std::uint64_t rflags = vmcs.read_or_zero(Field::guest_rflags);
+    const std::uint64_t blocking = vmcs.read_or_zero(Field::guest_interruptibility_state);
+    const std::uint64_t pending = vmcs.read_or_zero(Field::entry_interruption_info);
+    const bool shadow = (blocking & (interruptibility::blocking_by_sti | interruptibility::blocking_by_mov_ss)) != 0;
+    if ((rflags & rflags_if) == 0 || shadow || (pending & interruption_bits::valid) != 0) {
+        set_interrupt_window(guest, vmcs, true);
+        return false;
+    }
+    vmcs.write(Field::entry_interruption_info, inject_external_interrupt(guest_layout::tick_vector));
+    set_interrupt_window(guest, vmcs, false);
+    return true;
+}
+
+// An exit in the middle of delivering an event leaves the event in the IDT-vectoring field;
+// it must be injected again or the guest loses it (SDM "Information for VM Exits That Occur
+// During Event Delivery").
+void reinject_interrupted_event(VmcsAccess& vmcs) {
+    const auto info = static_cast<std::uint32_t>(vmcs.read_or_zero(Field::idt_vectoring_info));
+    if ((info & interruption_bits::valid) == 0) return;
+    if ((vmcs.read_or_zero(Field::entry_interruption_info) & interruption_bits::valid) != 0) return;
+    vmcs.write(Field::entry_interruption_info, info & ~interruption_bits::nmi_unblocking_due_to_iret);
+    const DecodedInterruption d = decode_interruption_info(info);
+    if (d.has_error_code) vmcs.write(Field::entry_exception_error_code, vmcs.read_or_zero(Field::idt_vectoring_error_code));
+    if (d.type == InterruptionType::software_interrupt || d.type == InterruptionType::software_exception ||
+        d.type == InterruptionType::privileged_software_exception) {
+        vmcs.write(Field::entry_instruction_length, vmcs.read_or_zero(Field::exit_instruction_length));
+    }
+}
+
+ExitCause cause_of(ExitOutcome outcome, VmcsAccess& vmcs) {
+    switch (outcome) {
+    case ExitOutcome::preempted:
+        return vmcs.read_or_zero(Field::guest_activity_state) == activity::hlt ? ExitCause::halted_native_at_preemption
+                                                                                : ExitCause::timer;
+    case ExitOutcome::halted: return ExitCause::halted;
+    case ExitOutcome::yielded: return ExitCause::yielded;
+    case ExitOutcome::stopped: return ExitCause::dead;
+    case ExitOutcome::resume:
+    case ExitOutcome::interrupt_window: return ExitCause::handled;
+    }
+    return ExitCause::handled;
+}
+
+void stop_failed_entry(RunGuest& guest, const EntryResult& r) {
+    FixedText<sizeof(GuestStop::detail)> text;
+    text.str(guest.launched ? "VMRESUME" : "VMLAUNCH").str(" failed: ");
+    if (r.fail_invalid) {
+        text.str("VMfailInvalid (no current VMCS)");
+    } else {
+        text.str(vm_instruction_error_text(r.vm_instruction_error)).str(" (VM-instruction error ").dec(r.vm_instruction_error).chr(')');
+    }
+    stop_guest(guest.context, StopReason::entry_failure, 0, text.c_str());
+    guest.context.stop.code = r.vm_instruction_error;
+}
+
+} // namespace
+
+std::uint32_t timer_value_for(std::uint64_t now, std::uint64_t deadline, const RunOptions& options) {
+    if (deadline <= now) return 0;
+    const std::uint64_t ticks = deadline - now;
+    const unsigned rate = options.timer_rate & 0x1f;
+    std::uint64_t units = ticks >> rate;
+    if ((ticks & ((1ull << rate) - 1)) != 0) ++units;
+    return units > options.timer_limit ? options.timer_limit : static_cast<std::uint32_t>(units);
+}
+
+void run_guests(Scheduler& scheduler, RunGuest* guests, std::size_t count, Machine& machine,
+                const RunOptions& options) {
+    VmcsAccess& vmcs = machine.vmcs();
+    RunGuest* current = nullptr;
+    for (;;) {
+        const Decision d = scheduler.next(machine.rdtsc());
+        if (d.kind == DecisionKind::finished) break;
+        if (d.kind == DecisionKind::idle) {
+            machine.idle_until(d.idle_until);
+            continue;
+        }
+        if (d.guest >= count) break;  // cannot happen with a consistent scheduler
+        RunGuest& guest = guests[d.guest];
+        if (current != &guest) {
+            if (!machine.switch_guest(current != nullptr ? &current->context : nullptr, guest.context)) {
+                stop_guest(guest.context, StopReason::hypervisor_error, 0, "VMPTRLD of its VMCS failed");
+                scheduler.on_exit(d.guest, machine.rdtsc(), ExitCause::dead);
+                current = nullptr;
+                continue;
+            }
+            current = &guest;
+        }
+        bool injected = false;
+        if (d.inject_tick) {
+            injected = try_inject_tick(guest, vmcs);
+        } else {
+            set_interrupt_window(guest, vmcs, false);
+        }
+        if (d.resume_halted && !injected) vmcs.write(Field::guest_activity_state, activity::hlt);
+        if (injected) vmcs.write(Field::guest_activity_state, activity::active);
+
+        const std::uint64_t entry = machine.rdtsc();
+        vmcs.write(Field::vmx_preemption_timer_value, timer_value_for(entry, d.timer_deadline, options));
+        scheduler.on_reentry(d.guest, machine.rdtsc(), injected);
+        const EntryResult r = machine.enter(guest.context, guest.launched);
+        const std::uint64_t exit_time = machine.rdtsc();
+        if (!r.exited) {
+            stop_failed_entry(guest, r);
+            scheduler.on_exit(d.guest, exit_time, ExitCause::dead);
+            continue;
+        }
+        guest.launched = true;
+        // An injected event has been delivered (or is back in IDT-vectoring info).
+        vmcs.write(Field::entry_interruption_info, 0);
+        const ExitOutcome outcome = handle_exit(guest.context, vmcs, machine.services());
+        if (outcome != ExitOutcome::stopped) reinject_interrupted_event(vmcs);
+        scheduler.on_exit(d.guest, exit_time, cause_of(outcome, vmcs));
+    }
+    scheduler.end(machine.rdtsc());
+}
+
+} // namespace vmx

@@ -1,0 +1,24 @@
+// The MSR bitmap shared by all guests (SDM "MSR-Bitmap Address"): one bit per MSR and direction;
+// a 1 makes RDMSR/WRMSR exit. Guests pass straight through only for MSRs whose values the
+// VMCS or the hypervisor switches per guest; every other MSR belongs to the host and exits
+// (the exit handler answers #GP).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace vmx {
+
+inline constexpr std::size_t msr_bitmap_size = 4096;
+
+// MSRs a guest may read and write directly, because each guest has its own value:
+// FS/GS base and SYSENTER (guest-state area), EFER and PAT (loaded/saved by VM entry/exit),
+// KERNEL_GS_BASE, STAR, LSTAR, CSTAR, FMASK and TSC_AUX (switched by the hypervisor).
+bool msr_passes_through(std::uint32_t msr, bool write);
+
+// Fills a 4 KiB page: all ones, then clears the pass-through MSRs.
+void build_msr_bitmap(std::uint8_t* page);
+
+// Whether an access exits under `page` (MSRs outside both ranges always exit).
+bool msr_access_exits(const std::uint8_t* page, std::uint32_t msr, bool write);
+
+} // namespace vmx

@@ -1,0 +1,140 @@
+#include "vmx/report.hpp"
+
+#include "vmx/preemption_timer.hpp"
+
+namespace vmx {
+namespace {
+
+void percent(Text& out, std::uint64_t ppm) { out.fixed(ppm / 100, 2); }
+
+void stat_json(Text& out, const char* key, const MinMeanMax& m) {
+    out.chr('"').str(key).str("\":{\"count\":").dec(m.count).str(",\"min\":").dec(m.min);
+    out.str(",\"mean\":").dec(m.mean()).str(",\"max\":").dec(m.max).chr('}');
+}
+
+void exits_json(Text& out, const GuestCounters& c) {
+    out.str("\"exits\":{");
+    bool first = true;
+    for (std::uint16_t r = 0; r < exit_reason::count; ++r) {
+        if (c.exits[r] == 0) continue;
+        if (!first) out.chr(',');
+        first = false;
+        out.chr('"').str(exit_reason_key(r)).str("\":").dec(c.exits[r]);
+    }
+    if (c.exits_other != 0) {
+        if (!first) out.chr(',');
+        out.str("\"other\":").dec(c.exits_other);
+    }
+    out.chr('}');
+}
+
+void guest_json(const ReportInput& in, std::size_t i, Text& out) {
+    const GuestConfig& gc = in.config->guests[i];
+    const GuestStats& st = in.scheduler->guest_stats(i);
+    const GuestContext& ctx = in.guests[i].context;
+    const std::uint64_t slice_ticks = in.scheduler->guest_params(i).slice_ticks;
+    out.str("{\"name\":").json_string(gc.name).str(",\"image\":").json_string(gc.image);
+    out.str(",\"state\":").json_string(guest_state_name(st.activity));
+    out.str(",\"exit_reason\":");
+    if (ctx.stop.reason == StopReason::none) {
+        out.str("null,\"exit_detail\":null");
+    } else {
+        out.json_string(stop_reason_key(ctx.stop.reason)).str(",\"exit_detail\":").json_string(ctx.stop.detail);
+        out.str(",\"exit_code\":").dec(ctx.stop.code).str(",\"exit_rip\":").dec(ctx.stop.rip);
+        if (ctx.stop.reason == StopReason::ept_violation) out.str(",\"fault_address\":").dec(ctx.stop.address);
+    }
+    out.str(",\"yield_on_hlt\":").str(gc.yield_on_hlt ? "true" : "false");
+    out.str(",\"slices\":").dec(st.slice.count);
+    out.str(",\"allotted_ticks\":").dec(st.allotted).str(",\"ran_ticks\":").dec(st.ran);
+    out.str(",\"halted_ticks\":");
+    if (st.halted_observable) out.dec(st.halted); else out.str("null");
+    out.str(",\"halted_observable\":").str(st.halted_observable ? "true" : "false");
+    out.str(",\"hypervisor_ticks\":").dec(st.hypervisor);
+    out.str(",\"share_ppm\":").dec(in.scheduler->share_ppm(i));
+    out.str(",\"allotted_ppm\":").dec(in.scheduler->allotted_ppm(i));
+    out.str(",\"progress\":").dec(in.progress != nullptr ? in.progress[i] : 0);
+    out.str(",\"ticks_seen\":").dec(in.ticks_seen != nullptr ? in.ticks_seen[i] : 0);
+    out.chr(',');
+    exits_json(out, ctx.counters);
+    out.str(",\"exit_causes\":{");
+    for (std::size_t c = 0; c < kExitCauseCount; ++c) {
+        if (c != 0) out.chr(',');
+        out.chr('"').str(exit_cause_name(static_cast<ExitCause>(c))).str("\":").dec(st.exits[c]);
+    }
+    out.str("},\"injected_interrupts\":").dec(st.ticks_injected);
+    out.str(",\"ticks_due\":").dec(st.ticks_due).str(",\"ticks_coalesced\":").dec(st.ticks_coalesced);
+    out.chr(',');
+    stat_json(out, "tick_latency_ticks", st.tick_latency);
+    out.chr(',');
+    stat_json(out, "slice_ticks", st.slice);
+    out.str(",\"slice_configured_ticks\":").dec(slice_ticks);
+    out.str(",\"io_reads_all_ones\":").dec(ctx.counters.io_reads_all_ones);
+    out.str(",\"io_writes_dropped\":").dec(ctx.counters.io_writes_dropped);
+    out.str(",\"console_bytes\":").dec(ctx.counters.console_bytes);
+    out.str(",\"ud_injected\":").dec(ctx.counters.ud_injected).str(",\"gp_injected\":").dec(ctx.counters.gp_injected);
+    out.str(",\"host_interrupts\":").dec(ctx.counters.host_interrupts);
+    out.chr('}');
+}
+
+} // namespace
+
+const char* guest_state_name(Activity activity) {
+    switch (activity) {
+    case Activity::active: return "running";
+    case Activity::halted_trapped:
+    case Activity::halted_native: return "halted";
+    case Activity::dead: return "exited";
+    }
+    return "unknown";
+}
+
+void write_report_table(const ReportInput& in, Text& out) {
+    const RunStats& run = in.scheduler->run_stats();
+    out.str("Run: ").fixed(tsc_ticks_to_us(run.length(), in.tsc_hz), 0).str(" us (").dec(run.length());
+    out.str(" TSC ticks at ").dec(in.tsc_hz).str(" Hz), policy ").str(policy_name(in.config->policy));
+    out.str(", idle ").fixed(tsc_ticks_to_us(run.idle, in.tsc_hz), 0).str(" us, switching ");
+    out.fixed(tsc_ticks_to_us(run.switching, in.tsc_hz), 0).str(" us\n");
+    out.str("guest").pad_to(12).str("image").pad_to(22).str("state").pad_to(30).str("share%").pad_to(38);
+    out.str("slices").pad_to(46).str("ran ms").pad_to(56).str("halted ms").pad_to(67).str("hv ms").pad_to(76);
+    out.str("exits").pad_to(86).str("progress").pad_to(100).str("reason\n");
+    for (std::size_t i = 0; i < in.guest_count; ++i) {
+        const GuestConfig& gc = in.config->guests[i];
+        const GuestStats& st = in.scheduler->guest_stats(i);
+        const GuestContext& ctx = in.guests[i].context;
+        std::uint64_t exits = ctx.counters.exits_other;
+        for (std::uint64_t e : ctx.counters.exits) exits += e;
+        out.str(gc.name).pad_to(12).str(gc.image).pad_to(22).str(guest_state_name(st.activity)).pad_to(30);
+        percent(out, in.scheduler->share_ppm(i));
+        out.pad_to(38).dec(st.slice.count).pad_to(46);
+        out.fixed(tsc_ticks_to_us(st.ran, in.tsc_hz) / 10, 2).pad_to(56);
+        if (st.halted_observable) out.fixed(tsc_ticks_to_us(st.halted, in.tsc_hz) / 10, 2); else out.str("n/a");
+        out.pad_to(67).fixed(tsc_ticks_to_us(st.hypervisor, in.tsc_hz) / 10, 2).pad_to(76);
+        out.dec(exits).pad_to(86).dec(in.progress != nullptr ? in.progress[i] : 0).pad_to(100);
+        out.str(ctx.stop.reason == StopReason::none ? "-" : ctx.stop.detail).chr('\n');
+    }
+}
+
+void write_report_json(const ReportInput& in, Text& out) {
+    const RunStats& run = in.scheduler->run_stats();
+    out.str("{\"version\":1,\"config\":");
+    format_config(*in.config, out);
+    out.str(",\"tsc_hz\":").dec(in.tsc_hz).str(",\"tsc_source\":").json_string(in.tsc_configured ? "configured" : "calibrated");
+    out.str(",\"duration_ticks\":").dec(run.length());
+    out.str(",\"duration_us\":").dec(tsc_ticks_to_us(run.length(), in.tsc_hz));
+    out.str(",\"idle_ticks\":").dec(run.idle).str(",\"switching_ticks\":").dec(run.switching);
+    out.str(",\"idle_on_behalf_ticks\":").dec(run.idle_on_behalf);
+    out.str(",\"protocol_errors\":").dec(run.protocol_errors);
+    out.str(",\"totals_add_up\":").str(in.scheduler->totals_add_up(0) ? "true" : "false");
+    out.str(",\"platform\":{\"cpu\":").json_string(in.platform);
+    out.str(",\"preemption_timer_rate\":").dec(in.timer_rate);
+    out.str(",\"extended_state\":").json_string(in.extended_state);
+    out.str(",\"idle_method\":").json_string(in.idle_method);
+    out.str(",\"feature_control\":").json_string(in.feature_control).str("},\"guests\":[");
+    for (std::size_t i = 0; i < in.guest_count; ++i) {
+        if (i != 0) out.chr(',');
+        guest_json(in, i, out);
+    }
+    out.str("]}");
+}
+
+} // namespace vmx
