@@ -1,0 +1,303 @@
+#include "vmx/hw/session.hpp"
+
+#include "vmx/ept.hpp"
+#include "vmx/guest_controls.hpp"
+#include "vmx/guest_layout.hpp"
+#include "vmx/hw/cpu.hpp"
+#include "vmx/hw/cpu_state.hpp"
+#include "vmx/hw/interrupt_masks.hpp"
+#include "vmx/hw/vmx_instructions.hpp"
+#include "vmx/hw/vmx_root.hpp"
+#include "vmx/msr.hpp"
+#include "vmx/msr_bitmap.hpp"
+#include "vmx/preemption_timer.hpp"
+#include "vmx/vmcs_field_catalogue.hpp"
+#include "vmx/vmcs_plan.hpp"
+
+namespace vmx::hw {
+namespace {
+
+// Everything a run needs lives here, not on the (firmware's, small) stack.
+RunGuest g_guests[kMaxGuests];
+HwGuest g_hw[kMaxGuests];
+GuestParams g_params[kMaxGuests];
+Scheduler g_scheduler;
+HwMachine g_machine;
+HostSavedState g_host;
+VmcsPlan g_plan;
+VmxRoot g_root;
+InterruptMasks g_masks;
+
+constexpr std::uint64_t cr4_osxsave = 1u << 18;
+// XCR0 components the hypervisor switches: x87, SSE, AVX and the three AVX-512 components.
+// Others (MPX, PKRU, AMX) stay disabled in guests.
+constexpr std::uint64_t switched_xcr0 = 0xe7;
+
+struct Cpu {
+    bool xsave = false, rdtscp = false, nx = false;
+    std::uint64_t xsave_mask = 0;
+    std::size_t extended_size = 512;
+};
+
+Cpu read_cpu() {
+    Cpu c;
+    const CpuidResult one = cpuid(1);
+    c.xsave = ((one.ecx >> 26) & 1u) != 0;
+    const CpuidResult ext = cpuid(0x80000001u);
+    c.rdtscp = ((ext.edx >> 27) & 1u) != 0;
+    c.nx = ((ext.edx >> 20) & 1u) != 0;
+    if (c.xsave) {
+        const CpuidResult d = cpuid(0xd, 0);
+        c.xsave_mask = ((static_cast<std::uint64_t>(d.edx) << 32) | d.eax) & switched_xcr0;
+        c.extended_size = d.ecx;  // the largest area any XCR0 needs
+    }
+    return c;
+}
+
+std::size_t pages_for(std::uint64_t bytes) { return static_cast<std::size_t>((bytes + 4095) / 4096); }
+
+void* allocate(const SessionSetup& s, std::size_t pages, const char* what, Text& error) {
+    void* p = s.pages.allocate(s.pages.context, pages);
+    if (p == nullptr) error.str("out of memory allocating ").dec(pages).str(" pages for ").str(what);
+    return p;
+}
+
+std::uint64_t physical(const void* p) { return reinterpret_cast<std::uint64_t>(p); }
+
+bool build_guest(const SessionSetup& s, std::size_t i, const Cpu& cpu, Text& error) {
+    const GuestConfig& gc = s.config->guests[i];
+    RunGuest& rg = g_guests[i];
+    rg = RunGuest{};
+    GuestContext& ctx = rg.context;
+    ctx.index = static_cast<std::uint32_t>(i);
+    ctx.name = gc.name;
+    ctx.yield_on_hlt = gc.yield_on_hlt;
+    ctx.memory_size = static_cast<std::uint64_t>(gc.memory_mib) << 20;
+    ctx.memory = static_cast<std::uint8_t*>(allocate(s, pages_for(ctx.memory_size), "guest memory", error));
+    if (ctx.memory == nullptr) return false;
+    if (!gc.image_is_builtin) {
+        error.str("guest ").str(gc.name).str(": image ").str(gc.image).str(": loading guest images from the ESP is not supported yet");
+        return false;
+    }
+    const GuestIdentity id{ctx.index, gc.name, gc.image, gc.param, gc.tick_hz, s.tsc_hz};
+    const char* reason = nullptr;
+    if (!prepare_guest_memory(ctx.memory, ctx.memory_size, id, &reason) ||
+        !load_flat_image(ctx.memory, ctx.memory_size, s.builtin_image, s.builtin_image_size, &reason)) {
+        error.str("guest ").str(gc.name).str(": ").str(reason);
+        return false;
+    }
+    ctx.regs.rdi = guest_layout::start_info_page;
+    ctx.regs.rsi = gc.param;
+
+    EptLayout layout{ctx.memory_size, physical(ctx.memory), ept_supports_2m_pages(s.caps), false};
+    const std::size_t tables = ept_tables_needed(layout);
+    void* pool = allocate(s, tables, "EPT tables", error);
+    if (pool == nullptr) return false;
+    EptBuilder builder(pool, tables);
+    const EptResult ept = builder.build(layout);
+    if (!ept.ok || !ept_pointer_supported(ept.eptp, s.caps, &reason)) {
+        error.str("guest ").str(gc.name).str(": EPT: ").str(ept.ok ? reason : ept.reason);
+        return false;
+    }
+
+    HwGuest& hw = g_hw[i];
+    hw = HwGuest{};
+    auto* vmcs = static_cast<std::uint32_t*>(allocate(s, 1, "a VMCS", error));
+    hw.extended_state = static_cast<std::uint8_t*>(allocate(s, pages_for(cpu.extended_size), "FPU state", error));
+    if (vmcs == nullptr || hw.extended_state == nullptr) return false;
+    *vmcs = s.caps.vmcs_revision();  // SDM "VMCS Region": revision identifier first
+    hw.vmcs_physical = physical(vmcs);
+    HwMachine::init_extended_state(hw.extended_state);
+    hw.eptp = ept.eptp;
+    ctx.xcr0 = 1;  // XCR0's reset value: x87 only
+    return true;
+}
+
+HostState read_host_state() {
+    HostState h;
+    h.cr0 = read_cr0();
+    h.cr3 = read_cr3();
+    h.cr4 = read_cr4();
+    h.cs = read_cs();
+    h.ss = read_ss();
+    h.ds = read_ds();
+    h.es = read_es();
+    h.fs = read_fs();
+    h.gs = read_gs();
+    h.tr = g_root.host_tr();
+    h.fs_base = rdmsr(msr::ia32_fs_base);
+    h.gs_base = rdmsr(msr::ia32_gs_base);
+    h.tr_base = g_root.host_tr_base();
+    h.gdtr_base = g_root.host_gdtr_base();
+    h.idtr_base = sidt().base;
+    h.sysenter_cs = rdmsr(msr::ia32_sysenter_cs);
+    h.sysenter_esp = rdmsr(msr::ia32_sysenter_esp);
+    h.sysenter_eip = rdmsr(msr::ia32_sysenter_eip);
+    h.efer = rdmsr(msr::ia32_efer);
+    h.pat = rdmsr(msr::ia32_pat);
+    h.rip = reinterpret_cast<std::uint64_t>(&metronome_vm_exit);
+    return h;
+}
+
+bool write_vmcs(const SessionSetup& s, std::size_t i, const Cpu& cpu, const HostState& host,
+                std::uint64_t msr_bitmap, Text& error) {
+    const GuestConfig& gc = s.config->guests[i];
+    GuestContext& ctx = g_guests[i].context;
+    const std::uint64_t vmcs = g_hw[i].vmcs_physical;
+    if (vmclear(vmcs) != VmxStatus::ok || vmptrld(vmcs) != VmxStatus::ok) {
+        error.str("guest ").str(gc.name).str(": VMCLEAR/VMPTRLD of its VMCS failed");
+        return false;
+    }
+    GuestPlanInput in;
+    in.controls.yield_on_hlt = gc.yield_on_hlt;
+    in.entry = guest_entry_state(ctx.memory_size, guest_layout::image_base, gc.param, cpu.xsave, cpu.nx);
+    in.eptp = g_hw[i].eptp;
+    in.vpid = static_cast<std::uint16_t>(i + 1);
+    in.msr_bitmap = msr_bitmap;
+    build_guest_plan(s.caps, in, host, g_plan);
+    if (!g_plan.ok()) {
+        error.str("guest ").str(gc.name).str(": ");
+        describe_plan_failure(g_plan, error);
+        return false;
+    }
+    for (unsigned w = 0; w < g_plan.count; ++w) {
+        if (!g_machine.write(g_plan.writes[w].field, g_plan.writes[w].value)) {
+            error.str("guest ").str(gc.name).str(": VMWRITE ").str(field_name(g_plan.writes[w].field)).str(" = ");
+            error.hex(g_plan.writes[w].value).str(" failed: ").str(vm_instruction_error_text(g_machine.last_instruction_error()));
+            return false;
+        }
+    }
+    return true;
+}
+
+std::uint32_t erratum_timer_limit(const SessionSetup& s) {
+    if (s.cpuid15_eax == 0 || s.cpuid15_ebx == 0) return 0xffffffffu;
+    const std::uint64_t limit = ((static_cast<std::uint64_t>(s.cpuid15_ebx) << 25) - 1) / s.cpuid15_eax;
+    return limit > 0xffffffffu ? 0xffffffffu : (limit == 0 ? 1u : static_cast<std::uint32_t>(limit));
+}
+
+void fill_schedule(const SessionSetup& s, SchedParams& params) {
+    const Config& cfg = *s.config;
+    params.policy = cfg.policy;
+    params.on_guest_exit = cfg.on_guest_exit;
+    params.duration_ticks = us_to_tsc_ticks(static_cast<std::uint64_t>(cfg.duration_ms) * 1000, s.tsc_hz);
+    for (unsigned i = 0; i < cfg.guest_count; ++i) {
+        const GuestConfig& gc = cfg.guests[i];
+        GuestParams& p = g_params[i];
+        p = GuestParams{};
+        p.slice_ticks = us_to_tsc_ticks(gc.slice_us, s.tsc_hz);
+        p.tick_period_ticks = gc.tick_hz == 0 ? 0 : s.tsc_hz / gc.tick_hz;
+        p.yield_on_hlt = gc.yield_on_hlt;
+        if (cfg.policy == Policy::capped) {
+            p.cap_percent = gc.cap_percent;
+            p.cap_period_ticks = us_to_tsc_ticks(gc.period_us, s.tsc_hz);
+        }
+    }
+}
+
+} // namespace
+
+bool run_session(const SessionSetup& s, SessionResult& r, Text& error) {
+    const Config& cfg = *s.config;
+    const std::size_t n = cfg.guest_count;
+    if (n == 0 || n > kMaxGuests) {
+        error.str("no guests to run");
+        return false;
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+        GuestControlRequest req;
+        req.yield_on_hlt = cfg.guests[i].yield_on_hlt;
+        const GuestControls gc = resolve_guest_controls(req, s.caps);
+        if (!gc.ok) {
+            error.str("guest ").str(cfg.guests[i].name).str(": this CPU cannot run it:\n");
+            describe_guest_control_failures(gc, error);
+            return false;
+        }
+    }
+    const Cpu cpu = read_cpu();
+    auto* msr_bitmap = static_cast<std::uint8_t*>(allocate(s, 1, "the MSR bitmap", error));
+    auto* host_area = static_cast<std::uint8_t*>(allocate(s, pages_for(cpu.extended_size), "host FPU state", error));
+    void* vmxon_page = allocate(s, 1, "the VMXON region", error);
+    void* gdt_page = allocate(s, 1, "the host GDT", error);
+    if (msr_bitmap == nullptr || host_area == nullptr || vmxon_page == nullptr || gdt_page == nullptr) return false;
+    build_msr_bitmap(msr_bitmap);
+    for (std::size_t i = 0; i < n; ++i) {
+        if (!build_guest(s, i, cpu, error)) return false;
+    }
+    if (s.log != nullptr) s.log("guests built; entering VMX root operation");
+
+    // XSAVE needs CR4.OSXSAVE in the host too; the firmware may not have set it.
+    const std::uint64_t firmware_cr4 = read_cr4();
+    std::uint64_t firmware_xcr0 = 0;
+    if (cpu.xsave) {
+        if ((firmware_cr4 & cr4_osxsave) == 0) write_cr4(firmware_cr4 | cr4_osxsave);
+        firmware_xcr0 = (firmware_cr4 & cr4_osxsave) != 0 ? xgetbv0() : 1;
+    }
+    auto restore_extended_control = [&]() {
+        if (cpu.xsave) xsetbv0(firmware_xcr0);
+        write_cr4(firmware_cr4);
+    };
+    if (!g_root.enter(s.caps, vmxon_page, gdt_page, error)) {
+        restore_extended_control();
+        return false;
+    }
+    r.feature_control = g_root.feature_control_words();
+    g_machine.init(g_hw, n, cpu.xsave ? cpu.xsave_mask : 0, cpu.rdtscp, s.console);
+    const HostState host = read_host_state();
+    for (std::size_t i = 0; i < n; ++i) {
+        if (!write_vmcs(s, i, cpu, host, physical(msr_bitmap), error)) {
+            for (std::size_t j = 0; j <= i; ++j) vmclear(g_hw[j].vmcs_physical);
+            g_root.leave(error);
+            restore_extended_control();
+            return false;
+        }
+    }
+
+    SchedParams params;
+    fill_schedule(s, params);
+    const InitError init = g_scheduler.init(params, g_params, n);
+    if (init != InitError::none) {
+        error.str("scheduler: ").str(init_error_text(init));
+        for (std::size_t j = 0; j < n; ++j) vmclear(g_hw[j].vmcs_physical);
+        g_root.leave(error);
+        restore_extended_control();
+        return false;
+    }
+    RunOptions options;
+    options.timer_rate = s.caps.preemption_timer_rate();
+    options.timer_limit = erratum_timer_limit(s);
+    r.timer_limit = options.timer_limit;
+    r.extended_state = cpu.xsave ? "xsave" : "fxsave";
+    if (s.log != nullptr) s.log("running guests");
+
+    g_masks.mask_all();
+    g_machine.save_host(g_host, host_area);
+    run_guests(g_scheduler, g_guests, n, g_machine, options);
+    // The last guest's state goes back into its area before the host's comes back.
+    GuestContext* last = nullptr;
+    std::uint64_t current = 0;
+    asm volatile("vmptrst %0" : "=m"(current));
+    for (std::size_t i = 0; i < n; ++i) {
+        if (g_hw[i].vmcs_physical == current) last = &g_guests[i].context;
+    }
+    g_machine.restore_host(g_host, host_area, last);
+    g_masks.restore();
+
+    for (std::size_t i = 0; i < n; ++i) vmclear(g_hw[i].vmcs_physical);
+    const bool left = g_root.leave(error);
+    restore_extended_control();
+
+    r.ran = true;
+    r.scheduler = &g_scheduler;
+    r.guests = g_guests;
+    r.guest_count = n;
+    r.vmx_failed_accesses = g_machine.failed_accesses();
+    for (std::size_t i = 0; i < n; ++i) {
+        const GuestContext& ctx = g_guests[i].context;
+        r.progress[i] = read_guest_u64(ctx.memory, ctx.memory_size, guest_layout::start_info_page + start_info::progress);
+        r.ticks_seen[i] = read_guest_u64(ctx.memory, ctx.memory_size, guest_layout::start_info_page + start_info::ticks_seen);
+    }
+    return left;
+}
+
+} // namespace vmx::hw

@@ -1,0 +1,56 @@
+// One run of Metronome on the real processor, from VMXON to VMXOFF: builds every guest (memory,
+// EPT, VMCS from the encoder's plan), masks the firmware's interrupts, runs the schedule, and
+// restores everything the firmware had. Memory comes from the caller (boot/ asks UEFI).
+// Called with the firmware's TPL raised to HIGH_LEVEL (interrupts off); returns with every
+// piece of processor state as it found it, except IA32_FEATURE_CONTROL, which stays locked if
+// Metronome locked it (the lock cannot be undone until reset).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "vmx/caps.hpp"
+#include "vmx/config.hpp"
+#include "vmx/hw/hw_machine.hpp"
+#include "vmx/hypervisor.hpp"
+#include "vmx/scheduler.hpp"
+#include "vmx/text.hpp"
+
+namespace vmx::hw {
+
+struct PageSource {
+    // Zeroed, 4 KiB-aligned, identity-mapped pages; nullptr when memory is exhausted.
+    void* (*allocate)(void* context, std::size_t pages) = nullptr;
+    void* context = nullptr;
+};
+
+struct SessionSetup {
+    const Config* config = nullptr;
+    VmxCaps caps{};
+    std::uint64_t tsc_hz = 0;
+    std::uint32_t cpuid15_eax = 0, cpuid15_ebx = 0;
+    const std::uint8_t* builtin_image = nullptr;
+    std::size_t builtin_image_size = 0;
+    PageSource pages{};
+    ConsoleSink console = nullptr;             // one line of one guest
+    void (*log)(const char* line) = nullptr;   // the hypervisor's own progress lines
+};
+
+struct SessionResult {
+    bool ran = false;
+    Scheduler* scheduler = nullptr;
+    RunGuest* guests = nullptr;
+    std::size_t guest_count = 0;
+    std::uint64_t progress[kMaxGuests] = {};
+    std::uint64_t ticks_seen[kMaxGuests] = {};
+    std::uint64_t vmx_failed_accesses = 0;
+    const char* feature_control = "";
+    const char* extended_state = "";  // "xsave" or "fxsave"
+    const char* idle_method = "pause loop polling the TSC";
+    std::uint32_t timer_limit = 0xffffffffu;
+};
+
+// False (and `error` says why, in words) if the guests could not be built or VMX could not be
+// entered; in that case nothing ran and the machine is as it was.
+bool run_session(const SessionSetup& setup, SessionResult& result, Text& error);
+
+} // namespace vmx::hw
