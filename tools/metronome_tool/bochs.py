@@ -1,0 +1,49 @@
+"""Boot metronome.efi in Bochs 2.7 with OVMF (notes/bochs-ovmf.md has the measured facts).
+
+Bochs exits when metronome.efi writes "Shutdown" to port 0x8900, with exit status 1: a run is
+judged by its serial output (METRONOME-END), never by Bochs' exit status.
+"""
+import pathlib
+import shutil
+import string
+
+from . import emulator, esp, paths
+
+DEFAULT_IPS = 50_000_000  # TSC ticks per emulated second; see tools/bochsrc.in
+DEFAULT_CPU = "corei7_skylake_x"
+
+
+def available():
+    return shutil.which("bochs") is not None
+
+
+def write_bochsrc(work_dir: pathlib.Path, ips=DEFAULT_IPS, cpu_model=DEFAULT_CPU, megs=256):
+    template = string.Template(paths.BOCHSRC_TEMPLATE.read_text())
+    text = template.substitute(megs=megs, cpu_model=cpu_model, ips=int(ips),
+                               ovmf=paths.OVMF_CODE, vgabios=paths.BOCHS_VGABIOS,
+                               disk="esp.img", serial="serial.txt", log="bochs.log")
+    bochsrc = work_dir / "bochsrc"
+    bochsrc.write_text(text)
+    return bochsrc
+
+
+def prepare(work_dir, efi, config_text, ips=DEFAULT_IPS):
+    """Fills work_dir with esp.img, bochsrc and cont.rc; returns the command line."""
+    work_dir = pathlib.Path(work_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    for old in ("serial.txt", "bochs.log"):
+        (work_dir / old).unlink(missing_ok=True)
+    esp.make_esp(work_dir / "esp.img", efi, {"metronome.cfg": config_text})
+    bochsrc = write_bochsrc(work_dir, ips=ips)
+    # The built-in debugger stops before the first instruction: continue, and quit if the
+    # simulation ever drops back to the prompt.
+    (work_dir / "cont.rc").write_text("c\nquit\n")
+    return ["bochs", "-q", "-f", bochsrc.name, "-rc", "cont.rc"]
+
+
+def run(efi, config_text, work_dir, timeout=120.0, ips=DEFAULT_IPS, on_line=None,
+        progress=True):
+    cmd = prepare(work_dir, efi, config_text, ips=ips)
+    work_dir = pathlib.Path(work_dir)
+    return emulator.run("bochs", cmd, work_dir, work_dir / "serial.txt", timeout,
+                        on_line=on_line, progress=progress)

@@ -1,0 +1,57 @@
+"""The EFI system partition image: a whole-disk FAT file system (no partition table; OVMF's boot
+manager finds \\EFI\\BOOT\\BOOTX64.EFI on it) built with mtools, so no root and no loop devices.
+"""
+import os
+import pathlib
+import subprocess
+
+# 65 cylinders x 16 heads x 63 sectors: Bochs derives a CHS geometry from a flat image's size,
+# so a whole number of cylinders avoids data "outside of CHS address range". About 32 MiB:
+# FAT16, room for guest images later.
+_HEADS = 16
+_SECTORS_PER_TRACK = 63
+_CYLINDERS = 65
+
+
+class EspError(RuntimeError):
+    pass
+
+
+def _mtools(*args):
+    # MTOOLS_SKIP_CHECK: our image has no partition table and odd geometry; that is fine.
+    env = dict(os.environ, MTOOLS_SKIP_CHECK="1")
+    proc = subprocess.run(list(args), env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise EspError(f"{' '.join(args)} failed: {proc.stderr.strip()}")
+
+
+def make_esp(image: pathlib.Path, efi: pathlib.Path, files: dict = None) -> pathlib.Path:
+    """Creates `image` holding EFI/BOOT/BOOTX64.EFI (a copy of `efi`) and `files`, a mapping of
+    path on the ESP (forward slashes, e.g. "metronome.cfg") to bytes or str."""
+    image = pathlib.Path(image)
+    efi = pathlib.Path(efi)
+    if not efi.exists():
+        raise EspError(f"{efi} does not exist (build the metronome-efi target)")
+    image.parent.mkdir(parents=True, exist_ok=True)
+    # A lock left by a killed Bochs would make the next Bochs refuse the disk.
+    for stale in (image, image.with_name(image.name + ".lock")):
+        if stale.exists():
+            stale.unlink()
+    sectors = _CYLINDERS * _HEADS * _SECTORS_PER_TRACK
+    with open(image, "wb") as f:
+        f.truncate(sectors * 512)
+    _mtools("mformat", "-i", str(image), "-T", str(sectors), "-h", str(_HEADS),
+            "-s", str(_SECTORS_PER_TRACK), "-v", "METRONOME", "::")
+    _mtools("mmd", "-i", str(image), "::/EFI", "::/EFI/BOOT")
+    _mtools("mcopy", "-i", str(image), str(efi), "::/EFI/BOOT/BOOTX64.EFI")
+    staging = image.parent / (image.name + ".files")
+    staging.mkdir(exist_ok=True)
+    for name, content in (files or {}).items():
+        data = content.encode() if isinstance(content, str) else content
+        parts = pathlib.PurePosixPath(name).parts
+        for depth in range(1, len(parts)):
+            _mtools("mmd", "-D", "s", "-i", str(image), "::/" + "/".join(parts[:depth]))
+        local = staging / parts[-1]
+        local.write_bytes(data)
+        _mtools("mcopy", "-o", "-i", str(image), str(local), "::/" + "/".join(parts))
+    return image
