@@ -7,7 +7,8 @@
 #include "boot/cpu_facts.hpp"
 #include "boot/efi.hpp"
 #include "boot/finish.hpp"
-#include "boot/run_options.hpp"
+#include "boot/configuration.hpp"
+#include "boot/hypervisor_run.hpp"
 #include "vmx/capability_report.hpp"
 #include "vmx/text.hpp"
 
@@ -21,19 +22,19 @@ Firmware firmware;
 
 namespace {
 
-void report_run_options(const RunOptions& options) {
-    vmx::FixedText<160> line;
+void report_configuration(const LoadedConfiguration& loaded) {
+    vmx::FixedText<200> line;
     line.str("Configuration: \\metronome.cfg ");
-    if (options.config_file_found) {
-        line.str("read (").dec(options.config_file_size).str(" bytes)");
-    } else if (options.config_file_size > 0) {
-        line.str("too large (over ").dec(options.config_file_size).str(" bytes): ignored");
+    if (loaded.file_found) {
+        line.str("read (").dec(loaded.file_size).str(" bytes)");
     } else {
         line.str("not found");
     }
-    line.str("; on_finish = ");
-    line.str(options.on_finish == vmx::OnFinish::shutdown ? "shutdown" : "return_to_firmware");
-    line.str(" (").str(options.on_finish_source).chr(')');
+    if (loaded.options_used) line.str(", load options applied");
+    if (loaded.ok) {
+        line.str("; ").dec(loaded.config->guest_count).str(" guests; on_finish = ");
+        line.str(vmx::on_finish_name(loaded.config->on_finish));
+    }
     print_line(line);
 }
 
@@ -68,16 +69,26 @@ extern "C" EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE* system_table)
     boot::print_line("");
     boot::print_line("Metronome " METRONOME_VERSION
                      " \u2014 fixed time slices by the VMX preemption timer");
-    const boot::RunOptions options = boot::read_run_options();
-    boot::report_run_options(options);
+    const boot::LoadedConfiguration loaded = boot::load_configuration();
+    boot::report_configuration(loaded);
 
     const vmx::CpuFacts facts = boot::read_cpu_facts();
     boot::report_capabilities(facts);
     const bool can_run = vmx::assess_capabilities(facts).can_run();
 
+    // A bad configuration never reaches VMX: one error line, and the run ends here.
+    bool ok = can_run;
+    if (!loaded.ok) {
+        vmx::FixedText<400> line;
+        line.str("METRONOME-ERROR ").str(loaded.error);
+        boot::print_line(line);
+        ok = false;
+    } else if (loaded.config->guest_count > 0 && can_run) {
+        ok = boot::run_hypervisor(*loaded.config, facts);
+    }
     boot::print_line("METRONOME-END");
-    if (options.on_finish == vmx::OnFinish::shutdown) boot::shut_down();
+    if (loaded.ok && loaded.config->on_finish == vmx::OnFinish::shutdown) boot::shut_down();
     // Back to the firmware: on a real machine its boot manager tries the next boot option when
     // this one reports failure, which is right when this CPU cannot run Metronome.
-    return can_run ? EFI_SUCCESS : EFI_UNSUPPORTED;
+    return ok ? EFI_SUCCESS : EFI_UNSUPPORTED;
 }

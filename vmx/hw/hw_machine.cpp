@@ -53,7 +53,9 @@ void save_debug(HwGuest& g) {
 
 } // namespace
 
-void HwMachine::init(HwGuest* guests, std::size_t count, std::uint64_t xsave_mask, bool has_rdtscp, ConsoleSink sink) {
+void HwMachine::init(HwGuest* guests, std::size_t count, std::uint64_t xsave_mask, bool has_rdtscp, ConsoleSink sink,
+                     void (*background)()) {
+    background_ = background;
     guests_ = guests;
     count_ = count;
     xsave_mask_ = xsave_mask;
@@ -147,6 +149,7 @@ bool HwMachine::switch_guest(GuestContext* previous, GuestContext& next) {
 }
 
 EntryResult HwMachine::enter(GuestContext& guest, bool launched) {
+    if (background_ != nullptr) background_();
     // A trapped XSETBV changed the guest's XCR0; XCR0 is not part of the VMCS.
     if (xsave_mask_ != 0 && xgetbv0() != guest.xcr0) xsetbv0(guest.xcr0);
     const int rc = metronome_vm_enter(&guest.regs, launched ? 1 : 0);
@@ -164,7 +167,10 @@ EntryResult HwMachine::enter(GuestContext& guest, bool launched) {
 }
 
 void HwMachine::idle_until(std::uint64_t tsc) {
-    while (hw::rdtsc() < tsc) pause();
+    while (hw::rdtsc() < tsc) {
+        if (background_ != nullptr) background_();
+        pause();
+    }
 }
 
 bool HwMachine::read(Field field, std::uint64_t* value) {

@@ -30,7 +30,10 @@ using ConsoleSink = void (*)(const char* guest_name, const char* line);
 class HwMachine final : public Machine, public VmcsAccess, public ExitServices {
   public:
     // `xsave_mask`: the XCR0 the hypervisor saves and restores with (0: use FXSAVE).
-    void init(HwGuest* guests, std::size_t count, std::uint64_t xsave_mask, bool has_rdtscp, ConsoleSink sink);
+    // `background`: bounded work (draining the console queue) done before each entry and while
+    // idling; may be null.
+    void init(HwGuest* guests, std::size_t count, std::uint64_t xsave_mask, bool has_rdtscp, ConsoleSink sink,
+              void (*background)());
     // Fresh FPU/SSE/AVX state for a guest: x87 and SSE control words at their reset values.
     static void init_extended_state(std::uint8_t* area);
     void save_host(HostSavedState& host, std::uint8_t* area);
@@ -63,6 +66,7 @@ class HwMachine final : public Machine, public VmcsAccess, public ExitServices {
     std::uint64_t xsave_mask_ = 0;
     bool rdtscp_ = false;
     ConsoleSink sink_ = nullptr;
+    void (*background_)() = nullptr;
     std::uint32_t last_error_ = 0;
     std::uint64_t failed_accesses_ = 0;
 };

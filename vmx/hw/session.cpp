@@ -220,6 +220,7 @@ bool run_session(const SessionSetup& s, SessionResult& r, Text& error) {
     void* vmxon_page = allocate(s, 1, "the VMXON region", error);
     void* gdt_page = allocate(s, 1, "the host GDT", error);
     if (msr_bitmap == nullptr || host_area == nullptr || vmxon_page == nullptr || gdt_page == nullptr) return false;
+    r.kept_page = gdt_page;
     build_msr_bitmap(msr_bitmap);
     for (std::size_t i = 0; i < n; ++i) {
         if (!build_guest(s, i, cpu, error)) return false;
@@ -242,7 +243,7 @@ bool run_session(const SessionSetup& s, SessionResult& r, Text& error) {
         return false;
     }
     r.feature_control = g_root.feature_control_words();
-    g_machine.init(g_hw, n, cpu.xsave ? cpu.xsave_mask : 0, cpu.rdtscp, s.console);
+    g_machine.init(g_hw, n, cpu.xsave ? cpu.xsave_mask : 0, cpu.rdtscp, s.console, s.background);
     const HostState host = read_host_state();
     for (std::size_t i = 0; i < n; ++i) {
         if (!write_vmcs(s, i, cpu, host, physical(msr_bitmap), error)) {

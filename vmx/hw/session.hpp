@@ -33,6 +33,8 @@ struct SessionSetup {
     PageSource pages{};
     ConsoleSink console = nullptr;             // one line of one guest
     void (*log)(const char* line) = nullptr;   // the hypervisor's own progress lines
+    // Bounded, non-blocking work done before every VM entry and while idling (console output).
+    void (*background)() = nullptr;
 };
 
 struct SessionResult {
@@ -47,6 +49,8 @@ struct SessionResult {
     const char* extended_state = "";  // "xsave" or "fxsave"
     const char* idle_method = "pause loop polling the TSC";
     std::uint32_t timer_limit = 0xffffffffu;
+    // A page the caller must not free: TR still names the TSS in it after VMXOFF.
+    const void* kept_page = nullptr;
 };
 
 // False (and `error` says why, in words) if the guests could not be built or VMX could not be
