@@ -11,7 +11,13 @@ SKIP = 77  # CTest's SKIP_RETURN_CODE for these tests: the emulator is not insta
 
 
 def arguments(description, default_timeout):
+    return arguments_with(description, default_timeout)
+
+
+def arguments_with(description, default_timeout, extra=None):
     p = argparse.ArgumentParser(description=description)
+    if extra is not None:
+        extra(p)
     p.add_argument("--efi", type=pathlib.Path, required=True, help="the metronome.efi to boot")
     p.add_argument("--work-dir", type=pathlib.Path, required=True)
     p.add_argument("--testdata", type=pathlib.Path, help="folder that holds vmx-caps/")

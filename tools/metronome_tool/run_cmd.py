@@ -1,14 +1,22 @@
-"""`metronome run`: build what is stale, put metronome.efi and a configuration on an ESP image,
-boot it in Bochs (default) or QEMU, stream the serial output, and say how the run ended.
+"""`metronome run [CONFIG]`: build what is stale, put metronome.efi and a configuration on an ESP
+image, boot it in Bochs (default) or QEMU, stream the serial output, print the per-guest table
+and write report.json.
+
+Without CONFIG it runs the 2010 thread's scenario (three CPU-bound guests and one mostly idle
+guest, round robin) twice, with yield_on_hlt = 1 and = 0, side by side: the thread's
+"1% 32% 33% 32%" against "each will get ~25%".
 
 Exit status: 0 when metronome.efi printed METRONOME-END; 1 when it did not (crash, hang, time
 out); 2 when nothing could be started (build failure, missing emulator).
 """
 import argparse
+import json
 import pathlib
 import sys
 
-from . import bochs, build, config, deps, esp, paths, qemu, serial_log
+import threading
+
+from . import bochs, build, config, deps, esp, paths, qemu, report, scenarios, serial_log
 
 DEFAULT_TIMEOUT = {"bochs": 300.0, "qemu": 60.0}
 
@@ -18,8 +26,12 @@ def register(sub):
                        description=__doc__,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("config", nargs="?", type=pathlib.Path,
-                   help="configuration to put on the ESP as metronome.cfg "
-                        "(default: one that only makes the run end)")
+                   help="configuration to put on the ESP as metronome.cfg (default: the seed "
+                        "thread's scenario, with yield_on_hlt = 1 and = 0)")
+    p.add_argument("--caps-only", action="store_true",
+                   help="boot without guests: only the capability report")
+    p.add_argument("--report", type=pathlib.Path, default=pathlib.Path("report.json"),
+                   help="where to write the parsed report (default: report.json)")
     p.add_argument("--platform", choices=["bochs", "qemu"], default="bochs")
     p.add_argument("--build-dir", type=pathlib.Path, default=paths.DEFAULT_BUILD_DIR,
                    help="CMake build folder (default: build/, configured with the "
@@ -28,8 +40,9 @@ def register(sub):
                    "stopped (default: 300 for Bochs, 60 for QEMU)")
     p.add_argument("--work-dir", type=pathlib.Path,
                    help="where esp.img, serial.txt and logs go (default: BUILD_DIR/run-PLATFORM)")
-    p.add_argument("--ips", type=int, default=bochs.DEFAULT_IPS,
-                   help="Bochs: emulated instructions (= TSC ticks) per emulated second")
+    p.add_argument("--ips", type=int, default=scenarios.BENCH_IPS,
+                   help="Bochs: emulated instructions (= TSC ticks) per emulated second "
+                        "(default 10^9: one instruction is one nanosecond)")
     p.add_argument("--accel", choices=["tcg", "kvm"], default="tcg",
                    help="QEMU accelerator; kvm needs an Intel host with nested VMX")
     p.add_argument("--efi", type=pathlib.Path, help="boot this metronome.efi; do not build")
@@ -74,11 +87,74 @@ def summarize(result):
     return "\n".join(out)
 
 
+def _boot(args, efi, config_text, work_dir, on_line=None, progress=True):
+    timeout = args.timeout or DEFAULT_TIMEOUT[args.platform]
+    if args.platform == "bochs":
+        return bochs.run(efi, config_text, work_dir, timeout=timeout, ips=args.ips,
+                         on_line=on_line, progress=progress)
+    return qemu.run(efi, config_text, work_dir, timeout=timeout, accel=args.accel,
+                    on_line=on_line, progress=progress)
+
+
+def _report_of(result):
+    """(report, problems): the parsed report and what is wrong with the run, in words."""
+    problems = [f"error: {e}" for e in serial_log.errors(result.lines)]
+    if not result.ended:
+        problems.append("the run did not reach METRONOME-END")
+    try:
+        rep = report.parse(result.lines)
+    except ValueError as e:
+        return None, problems + [str(e)]
+    return rep, problems + [f"totals: {p}" for p in report.totals_problems(rep)]
+
+
+def _seed(args, efi, build_dir):
+    """Both seed runs at once (one Bochs each, so the machine's two cores both work)."""
+    runs = [("yield_on_hlt=1", scenarios.seed(1)), ("yield_on_hlt=0", scenarios.seed(0))]
+    results = {}
+    lock = threading.Lock()
+
+    def boot(label, text, progress):
+        def on_line(line):
+            if line.startswith("[") or line.startswith("METRONOME-ERROR"):
+                with lock:
+                    print(f"{label}: {line}", flush=True)
+        results[label] = _boot(args, efi, text, pathlib.Path(build_dir) / f"run-seed-{label[-1]}",
+                               on_line=on_line, progress=progress)
+
+    print("metronome: the seed scenario: guests a, b, c spin; `idle` wakes at 100 Hz, works a "
+          "little and halts; round robin, 1 ms slices, 300 ms, Bochs at "
+          f"{args.ips} instructions per second", file=sys.stderr, flush=True)
+    threads = [threading.Thread(target=boot, args=(label, text, i == 0))
+               for i, (label, text) in enumerate(runs)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    labelled, failed = [], False
+    for label, _ in runs:
+        rep, problems = _report_of(results[label])
+        for p in problems:
+            print(f"metronome: {label}: {p}", file=sys.stderr)
+        failed = failed or bool(problems) or rep is None
+        if rep is not None:
+            print(f"\n{label}:\n{report.table(rep)}")
+            labelled.append((label, rep))
+    if len(labelled) == 2:
+        print("\nCPU share of each guest (the thread: \"1% 32% 33% 32%\" with HLT trapped, "
+              "\"~25%\" each without):")
+        print(report.side_by_side(labelled))
+        args.report.write_text(json.dumps(dict(labelled), indent=2) + "\n")
+        print(f"\nreport: {args.report}")
+    return 1 if failed else 0
+
+
 def run(args):
     try:
         deps.ensure()
         efi = args.efi if args.efi else build.ensure_built(args.build_dir)
-        config_text = _config_text(args.config)
+        config_text = config.DEFAULT_CONFIG if args.caps_only else (
+            _config_text(args.config) if args.config else None)
     except (build.BuildError, OSError, RuntimeError) as e:
         print(f"metronome: {e}", file=sys.stderr)
         return 2
@@ -86,17 +162,26 @@ def run(args):
     if not module.available():
         print(f"metronome: {args.platform} is not installed (tools/install-deps)", file=sys.stderr)
         return 2
+    if config_text is None:
+        return _seed(args, efi, args.build_dir)
     work_dir = args.work_dir or (pathlib.Path(args.build_dir) / f"run-{args.platform}")
-    timeout = args.timeout or DEFAULT_TIMEOUT[args.platform]
     print(f"metronome: booting {efi} in {args.platform} (work folder {work_dir})",
           file=sys.stderr, flush=True)
     try:
-        if args.platform == "bochs":
-            result = bochs.run(efi, config_text, work_dir, timeout=timeout, ips=args.ips)
-        else:
-            result = qemu.run(efi, config_text, work_dir, timeout=timeout, accel=args.accel)
+        result = _boot(args, efi, config_text, work_dir)
     except esp.EspError as e:
         print(f"metronome: {e}", file=sys.stderr)
         return 2
     print(summarize(result), flush=True)
-    return 0 if result.ended else 1
+    if not result.ended:
+        return 1
+    if any(line.startswith(report.MARKER) for line in result.lines):
+        rep, problems = _report_of(result)
+        if rep is not None:
+            print(report.table(rep))
+            report.write(rep, args.report)
+            print(f"report: {args.report}")
+        for p in problems:
+            print(f"metronome: {p}", file=sys.stderr)
+        return 1 if problems else 0
+    return 1 if serial_log.errors(result.lines) else 0

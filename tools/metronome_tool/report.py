@@ -1,0 +1,92 @@
+"""The METRONOME-REPORT line: parse it, check that its books balance, and print it for people.
+
+Every TSC tick of a run is charged to exactly one place: a guest's allotted time (ran + halted on
+its behalf + hypervisor work inside its slices), idle on nobody's behalf, or switching between
+guests. The checks here are exact (integer ticks), not approximate."""
+import json
+
+from . import serial_log
+
+MARKER = "METRONOME-REPORT"
+
+
+def parse(lines):
+    """The report dict, or raises ValueError saying why there is none."""
+    report = serial_log.json_line(lines, MARKER)
+    if report is None:
+        raise ValueError("no METRONOME-REPORT line")
+    return report
+
+
+def totals_problems(report):
+    """Every way the books fail to balance, in words; empty when they do."""
+    problems = []
+    allotted = 0
+    for g in report["guests"]:
+        halted = g["halted_ticks"] or 0
+        parts = g["ran_ticks"] + halted + g["hypervisor_ticks"]
+        if parts != g["allotted_ticks"]:
+            problems.append(f"{g['name']}: allotted {g['allotted_ticks']} != ran {g['ran_ticks']} "
+                            f"+ halted {halted} + hypervisor {g['hypervisor_ticks']} = {parts}")
+        if g["halted_ticks"] is None and g["halted_observable"]:
+            problems.append(f"{g['name']}: halted time observable but reported null")
+        allotted += g["allotted_ticks"]
+    total = allotted + report["idle_ticks"] + report["switching_ticks"]
+    if total != report["duration_ticks"]:
+        problems.append(f"sum of allotted {allotted} + idle {report['idle_ticks']} + switching "
+                        f"{report['switching_ticks']} = {total} != run length {report['duration_ticks']}")
+    if not report.get("totals_add_up", False):
+        problems.append("the hypervisor itself says its totals do not add up")
+    if report.get("protocol_errors", 0) != 0:
+        problems.append(f"{report['protocol_errors']} scheduler protocol errors")
+    return problems
+
+
+def share(guest):
+    """Percent of the whole run the guest spent in guest mode."""
+    return guest["share_ppm"] / 10_000
+
+
+def ms(ticks, report):
+    return ticks * 1000 / report["tsc_hz"]
+
+
+def state(guest):
+    if guest["exit_reason"] is None:
+        return guest["state"]
+    return f"{guest['state']} ({guest['exit_detail']})"
+
+
+def table(report):
+    """The per-guest table."""
+    head = (f"{'guest':<10} {'image':<10} {'share %':>8} {'slices':>7} {'ran ms':>9} "
+            f"{'halted ms':>10} {'hv ms':>7} {'exits':>7} {'progress':>11}  state")
+    rows = [head]
+    for g in report["guests"]:
+        halted = "n/a" if g["halted_ticks"] is None else f"{ms(g['halted_ticks'], report):.2f}"
+        exits = sum(g["exits"].values())
+        rows.append(f"{g['name']:<10} {g['image']:<10} {share(g):>8.2f} {g['slices']:>7} "
+                    f"{ms(g['ran_ticks'], report):>9.2f} {halted:>10} "
+                    f"{ms(g['hypervisor_ticks'], report):>7.2f} {exits:>7} {g['progress']:>11}  {state(g)}")
+    cfg = report["config"]
+    rows.append(f"run {report['duration_us'] / 1000:.1f} ms, policy {cfg['policy']}, "
+                f"slice {cfg['slice_us']} us, TSC {report['tsc_hz']} Hz ({report['tsc_source']}), "
+                f"idle {ms(report['idle_ticks'], report):.2f} ms, "
+                f"switching {ms(report['switching_ticks'], report):.2f} ms")
+    return "\n".join(rows)
+
+
+def side_by_side(labelled):
+    """One row per labelled report: the CPU share of each guest, in configuration order."""
+    names = [g["name"] for g in labelled[0][1]["guests"]]
+    width = max(len(label) for label, _ in labelled)
+    head = f"{'':<{width}}  " + "  ".join(f"{n:>8}" for n in names)
+    rows = [head]
+    for label, report in labelled:
+        shares = {g["name"]: share(g) for g in report["guests"]}
+        rows.append(f"{label:<{width}}  " + "  ".join(f"{shares.get(n, 0):>7.2f}%" for n in names))
+    return "\n".join(rows)
+
+
+def write(report, path):
+    path.write_text(json.dumps(report, indent=2) + "\n")
