@@ -1,5 +1,7 @@
 #include "vmx/capability_report.hpp"
 
+#include "vmx/feature_control.hpp"
+
 #include "vmx/caps_text.hpp"
 #include "vmx/text.hpp"
 
@@ -32,9 +34,13 @@ constexpr bool bit(std::uint64_t v, unsigned n) {
 
 FeatureControl feature_control_state(const CpuFacts& f) {
     if (!f.vmx) return FeatureControl::not_read;
-    if ((f.feature_control & msr::feature_control_lock) == 0) return FeatureControl::unlocked;
-    if ((f.feature_control & msr::feature_control_vmxon_outside_smx) != 0)
-        return FeatureControl::locked_vmx_on;
+    // The same decision VMX root entry acts on (vmx/feature_control.hpp), so the report can
+    // never promise what VMXON would then refuse.
+    switch (decide_feature_control(f.feature_control).action) {
+    case FeatureControlAction::lock_enable: return FeatureControl::unlocked;
+    case FeatureControlAction::ready: return FeatureControl::locked_vmx_on;
+    case FeatureControlAction::locked_off: return FeatureControl::locked_vmx_off;
+    }
     return FeatureControl::locked_vmx_off;
 }
 

@@ -1,5 +1,7 @@
 #include "vmx/guest_layout.hpp"
 
+#include "vmx/segments.hpp"
+
 namespace vmx {
 namespace {
 
@@ -26,18 +28,12 @@ constexpr std::uint64_t pte_present = 1u << 0;
 constexpr std::uint64_t pte_writable = 1u << 1;
 constexpr std::uint64_t pte_large = 1u << 7;
 
-// GDT descriptors in their raw form (SDM "Segment Descriptors"): base 0, limit 4 GiB.
-constexpr std::uint64_t code64_descriptor = 0x00af9b000000ffffull;  // P, S, type B, L, G
-constexpr std::uint64_t data_descriptor = 0x00cf93000000ffffull;    // P, S, type 3, D/B, G
-
-// A 64-bit TSS descriptor occupies 16 bytes (SDM "TSS Descriptor in 64-bit mode"); type 0xB
-// is a busy TSS, which is what VM entry requires of guest TR.
+// A 64-bit TSS descriptor occupies 16 bytes (SDM "TSS Descriptor in 64-bit mode"). The guest
+// never executes LTR: its TR is loaded by VM entry from the VMCS, which requires a busy TSS, so
+// the GDT says busy too and the two agree.
 void put_tss_descriptor(std::uint8_t* p, std::uint64_t base, std::uint32_t limit) {
-    const std::uint64_t low = (limit & 0xffffu) | ((base & 0xffffffu) << 16) | (0xbull << 40) |
-                              (1ull << 47) | (static_cast<std::uint64_t>(limit >> 16 & 0xf) << 48) |
-                              (((base >> 24) & 0xffu) << 56);
-    put_u64(p, low);
-    put_u64(p + 8, base >> 32);
+    put_u64(p, make_descriptor(static_cast<std::uint32_t>(base), limit, access_rights_tss64_busy));
+    put_u64(p + 8, tss64_descriptor_high(base));
 }
 
 } // namespace

@@ -49,6 +49,10 @@ void guest_json(const ReportInput& in, std::size_t i, Text& out) {
     out.str(",\"halted_ticks\":");
     if (st.halted_observable) out.dec(st.halted); else out.str("null");
     out.str(",\"halted_observable\":").str(st.halted_observable ? "true" : "false");
+    // Under `shared` a trapped HLT gives the CPU away: the wall time it waited is not part of
+    // its allotted time, but it is observed exactly, so it is reported beside it.
+    out.str(",\"halted_wall_ticks\":");
+    if (st.halted_observable) out.dec(st.halted_wall); else out.str("null");
     out.str(",\"hypervisor_ticks\":").dec(st.hypervisor);
     out.str(",\"share_ppm\":").dec(in.scheduler->share_ppm(i));
     out.str(",\"allotted_ppm\":").dec(in.scheduler->allotted_ppm(i));
