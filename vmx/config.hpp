@@ -49,11 +49,19 @@
 //   image         S    required
 //   cap_percent   S    1..100                   default 100 (used under capped only)
 //   param         S    0..2^64-1                default 0 (passed to the guest at entry)
+//   debug_break   G    none | start | vmentry   default none: breakpoints for the Bochs debugger
+//                                               (vmx/hw/debug_break.hpp; tools/metronome debug)
+//   debug_guest   G    a guest's NAME           default: the first guest entered (vmentry only)
+//   test_corrupt_guest_state  S  boolean        default 0. TEST ONLY: writes an invalid guest
+//                                               RFLAGS (bit 1 clear) into this guest's VMCS, so
+//                                               its VM entry fails the guest-state checks (exit
+//                                               reason 33); tests/e2e/images_test.py uses it.
 // Rules checked by finalize_config:
 //   - at least one guest; every guest has an image;
 //   - a guest running `idle` has tick_hz > 0;
 //   - under capped, each guest's slice_us <= its period_us (a budget is cut into slices);
-//   - duration_ms is at least one slice of every guest.
+//   - duration_ms is at least one slice of every guest;
+//   - debug_guest names a guest of the file and comes with debug_break = vmentry.
 // An error from one of these rules points at the most specific value that was set explicitly
 // (the guest's own, then the global one; from the file or the load options), else at the guest's
 // [guest NAME] line. Deliberately allowed: under capped the caps of all guests may sum to more
@@ -81,6 +89,9 @@ namespace vmx {
 class Text;
 
 enum class OnFinish : std::uint8_t { return_to_firmware, shutdown };
+// Bochs magic breakpoints (`xchg bx, bx`): `start` right after the configuration is read,
+// `vmentry` that one plus one before the first VM entry of debug_guest (vmx/hw/debug_break.hpp).
+enum class DebugBreak : std::uint8_t { none, start, vmentry };
 
 inline constexpr unsigned max_guests = 64;
 inline constexpr std::size_t max_line_length = 256;
@@ -88,8 +99,11 @@ inline constexpr std::size_t max_name_length = 31;
 inline constexpr std::size_t max_image_length = 127;
 
 inline constexpr const char* builtin_workloads[] = {"spin",  "idle",      "bursty",  "exitstorm",
-                                                    "crash", "powerdown", "capacity"};
-inline constexpr unsigned builtin_workload_count = 7;
+                                                    "crash", "powerdown", "capacity", "vmexit",
+                                                    // the hostile catalogue (guest/workloads/hostile.hpp)
+                                                    "escape", "vmxprobe", "privprobe", "portsweep",
+                                                    "clihlt", "faultloop", "leakprobe", "storm"};
+inline constexpr unsigned builtin_workload_count = 16;
 bool is_builtin_workload(const char* name);
 
 // Every key, global or per guest; `config_key_name` gives its spelling in the file.
@@ -107,8 +121,11 @@ enum class ConfigKey : std::uint8_t {
     image,
     cap_percent,
     param,
+    debug_break,
+    debug_guest,
+    test_corrupt_guest_state,
 };
-inline constexpr unsigned config_key_count = 13;
+inline constexpr unsigned config_key_count = 16;
 const char* config_key_name(ConfigKey key);
 
 // Where a value came from. `none` means the default (or, for a guest, the inherited global).
@@ -129,6 +146,7 @@ struct GuestConfig {
     std::uint32_t cap_percent;
     std::uint32_t period_us;
     std::uint64_t param;
+    bool test_corrupt_guest_state; // test only: see the key list above
     ValueOrigin section;                  // the line of the [guest NAME] header
     ValueOrigin origin[config_key_count]; // set explicitly iff source != none
     bool is_set(ConfigKey k) const {
@@ -147,6 +165,8 @@ struct Config {
     std::uint32_t memory_mib = 2;
     std::uint32_t period_us = 100000;
     std::uint64_t tsc_hz = 0; // 64 bits: TSCs above 4.29 GHz exist
+    DebugBreak debug_break = DebugBreak::none;
+    char debug_guest[max_name_length + 1] = {}; // "" = the first guest entered
     GuestConfig guests[max_guests] = {};
     unsigned guest_count = 0;
     ValueOrigin origin[config_key_count] = {}; // global keys set explicitly
@@ -185,6 +205,7 @@ OptionLookup find_load_option(const char* options, std::size_t len, const char* 
 const GuestConfig* find_guest(const Config& cfg, const char* name);
 
 const char* on_finish_name(OnFinish f);
+const char* debug_break_name(DebugBreak b);
 
 // One line, no newline: "SOURCE:LINE: MESSAGE", or "SOURCE: MESSAGE" when there is no line.
 // SOURCE is "load options" for load-option errors, else source_name (e.g. "metronome.cfg").

@@ -114,6 +114,17 @@ inline void progress_inc() {
     progress_add(1);
 }
 
+// --- Exceptions. Vectors 0-31 go to the runtime's handler, which reports the exception and powers
+// down with exit_exception_base + vector, unless the workload installed a handler for the vector
+// that returns true: then the guest resumes with the frame as the handler left it (RIP, RFLAGS
+// and the general registers included), e.g. past the faulting instruction.
+struct ExceptionFrame { // what runtime/start.S pushes, lowest address first
+    std::uint64_t rax, rbx, rcx, rdx, rsi, rdi, rbp, r8, r9, r10, r11, r12, r13, r14, r15;
+    std::uint64_t vector, error_code, rip, cs, rflags, rsp, ss;
+};
+using ExceptionHandler = bool (*)(ExceptionFrame& frame);
+void set_exception_handler(unsigned vector, ExceptionHandler handler); // nullptr: the default
+
 // Loads an empty IDT and executes UD2: #UD cannot be delivered, #GP cannot either, so the CPU
 // gives up with a triple fault (which the hypervisor reports).
 [[noreturn]] void triple_fault();

@@ -92,11 +92,7 @@ void check_start_info(StartInfo* info) {
 
 } // namespace
 
-// Registers saved by exception_common in start.S, lowest address first.
-struct ExceptionFrame {
-    std::uint64_t rax, rbx, rcx, rdx, rsi, rdi, rbp, r8, r9, r10, r11, r12, r13, r14, r15;
-    std::uint64_t vector, error_code, rip, cs, rflags, rsp, ss;
-};
+using guest::ExceptionFrame;
 
 StartInfo* guest::detail::start_info = nullptr;
 
@@ -107,12 +103,14 @@ volatile std::uint64_t* guest_ticks_seen = nullptr;
 extern const std::uint64_t guest_exception_stubs[32];
 void guest_tick_entry();
 [[noreturn]] void runtime_start(StartInfo* info, std::uint64_t param);
-[[noreturn]] void guest_exception(const ExceptionFrame* frame);
+void guest_exception(ExceptionFrame* frame); // returns only when a workload handler took it
 }
 
 namespace {
 // Where the tick handler counts ticks before the start-info page is known (never read).
 volatile std::uint64_t g_ticks_nowhere = 0;
+// Workload handlers per exception vector (guest::set_exception_handler); null = report and stop.
+guest::ExceptionHandler g_handlers[32] = {};
 } // namespace
 
 void runtime_start(StartInfo* info, std::uint64_t param) {
@@ -135,7 +133,11 @@ void runtime_start(StartInfo* info, std::uint64_t param) {
     guest::powerdown(guest::exit_ok);
 }
 
-void guest_exception(const ExceptionFrame* frame) {
+void guest_exception(ExceptionFrame* frame) {
+    if (frame->vector < 32 && !g_in_exception) {
+        const guest::ExceptionHandler handler = g_handlers[frame->vector];
+        if (handler != nullptr && handler(*frame)) return; // start.S resumes with IRETQ
+    }
     const std::uint64_t code = guest::exit_exception_base + frame->vector;
     if (g_in_exception) guest::powerdown(code); // the report path itself faulted: no more output
     g_in_exception = true;
@@ -163,6 +165,10 @@ void guest_exception(const ExceptionFrame* frame) {
 }
 
 namespace guest {
+
+void set_exception_handler(unsigned vector, ExceptionHandler handler) {
+    if (vector < 32) g_handlers[vector] = handler;
+}
 
 void enable_ticks() {
     if (has_tick()) sti();

@@ -60,7 +60,9 @@ guest_tick_entry:
 // Exception stubs, vectors 0-31. Each pushes a zero error code where the CPU pushes none, then
 // its vector, so that every exception reaches exception_common with the same frame:
 //   [rsp] vector, error code, RIP, CS, RFLAGS, RSP, SS
-// They run on IST1 (set up by runtime_start), so a broken stack still gets a report.
+// They run on IST1 (set up by runtime_start), so a broken stack still gets a report. A handler
+// that a workload installed (guest::set_exception_handler) may take the exception: the stub then
+// restores the (possibly changed) registers and returns with IRETQ.
     .macro exception_stub vector
     .balign 16
 exception_stub_\vector:
@@ -93,11 +95,27 @@ exception_common:
     push    %rbx
     push    %rax
     mov     %rsp, %rdi                  // ExceptionFrame*
+    mov     %rsp, %rbx                  // callee-saved: the frame, after the call
     and     $-16, %rsp
-    call    guest_exception             // never returns
-1:  cli
-    hlt
-    jmp     1b
+    call    guest_exception             // returns only when a workload handler took the exception
+    mov     %rbx, %rsp
+    pop     %rax                        // the frame, possibly changed by the handler
+    pop     %rbx
+    pop     %rcx
+    pop     %rdx
+    pop     %rsi
+    pop     %rdi
+    pop     %rbp
+    pop     %r8
+    pop     %r9
+    pop     %r10
+    pop     %r11
+    pop     %r12
+    pop     %r13
+    pop     %r14
+    pop     %r15
+    add     $16, %rsp                   // vector and error code
+    iretq
 
     .section .rodata
     .balign 8

@@ -2,6 +2,7 @@
 // An image path also works when its file name (without extension) is a workload name, so a copy
 // of builtin-guest.bin saved as \guests\spin.bin on the ESP runs `spin`.
 #include "workloads/workloads.hpp"
+#include "workloads/hostile.hpp"
 
 namespace {
 
@@ -14,7 +15,11 @@ constexpr Workload builtins[] = {
     {"spin", workloads::spin},           {"idle", workloads::idle},
     {"exitstorm", workloads::exitstorm}, {"crash", workloads::crash},
     {"powerdown", workloads::powerdown}, {"bursty", workloads::bursty},
-    {"capacity", workloads::capacity},
+    {"capacity", workloads::capacity},   {"vmexit", workloads::vmexit},
+    {"escape", workloads::hostile_memory},        {"vmxprobe", workloads::hostile_vmx},
+    {"privprobe", workloads::hostile_msr},        {"portsweep", workloads::hostile_io},
+    {"clihlt", workloads::hostile_halt},          {"faultloop", workloads::hostile_fault},
+    {"leakprobe", workloads::hostile_regs},       {"storm", workloads::hostile_storm},
 };
 
 char lower(char c) {

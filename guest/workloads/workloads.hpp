@@ -13,6 +13,7 @@ void crash(const StartInfo& info);
 void powerdown(const StartInfo& info);
 void bursty(const StartInfo& info);
 void capacity(const StartInfo& info);
+void vmexit(const StartInfo& info);
 
 // Spins (progress + 1 per iteration) until `param` ticks have been taken, or `default_ticks` when
 // param is 0; without a tick, for `param` iterations, or `default_iterations` when param is 0.

@@ -178,7 +178,8 @@ TEST_CASE("config errors: guest names and section headers") {
 TEST_CASE("config errors: an image that is neither a built-in nor a path") {
     CHECK(err("[guest a]\nimage = spinner\n") ==
           "metronome.cfg:2: key 'image': 'spinner' is not a built-in workload (spin, idle, "
-          "bursty, exitstorm, crash, powerdown, capacity) or a path starting with '\\'");
+          "bursty, exitstorm, crash, powerdown, capacity, vmexit, escape, vmxprobe, privprobe, "
+                  "portsweep, clihlt, faultloop, leakprobe, storm) or a path starting with '\\'");
     CHECK(key() == "image");
     CHECK(err("[guest a]\nimage = /guests/a.elf\n").find("paths start with '\\'") !=
           std::string::npos);
@@ -297,7 +298,8 @@ TEST_CASE("config errors: user text is quoted safely and cut") {
     const std::string line = err(long_key + " = 1\n");
     CHECK(line == "metronome.cfg:1: unknown key '" + std::string(40, 'k') +
                       "...' (keys here: duration_ms, slice_us, policy, yield_on_hlt, "
-                      "on_guest_exit, on_finish, tick_hz, memory_mib, period_us, tsc_hz)");
+                      "on_guest_exit, on_finish, tick_hz, memory_mib, period_us, tsc_hz, "
+                      "debug_break, debug_guest)");
     CHECK(key() == std::string(31, 'k')); // the key field is cut to fit
     CHECK(err("sl\xffice_us = 1\n").find("'sl\\xffice_us'") != std::string::npos);
     CHECK(key() == "sl?ice_us");
