@@ -104,6 +104,25 @@ bool check_guest(const Config& cfg, const GuestConfig& g, ConfigResult& r) {
     return true;
 }
 
+// debug_guest picks the guest whose first VM entry stops in the debugger (vmx/hw/debug_break.hpp).
+bool check_debug_guest(const Config& cfg, ConfigResult& r) {
+    if (cfg.debug_guest[0] == '\0') return true;
+    const Blame b{cfg.origin[index(ConfigKey::debug_guest)], ConfigKey::debug_guest};
+    Text msg(r.message, sizeof r.message);
+    if (cfg.debug_break != DebugBreak::vmentry) {
+        fail_at(r, b);
+        msg.str("debug_guest needs debug_break = vmentry (debug_break is ");
+        msg.str(debug_break_name(cfg.debug_break)).chr(')');
+        return false;
+    }
+    if (find_guest(cfg, cfg.debug_guest) == nullptr) {
+        fail_at(r, b);
+        msg.str("debug_guest: no guest named '").str(cfg.debug_guest).str("' in the configuration");
+        return false;
+    }
+    return true;
+}
+
 } // namespace
 
 bool is_builtin_workload(const char* name) {
@@ -142,6 +161,24 @@ const char* config_key_name(ConfigKey key) {
         return "cap_percent";
     case ConfigKey::param:
         return "param";
+    case ConfigKey::debug_break:
+        return "debug_break";
+    case ConfigKey::debug_guest:
+        return "debug_guest";
+    case ConfigKey::test_corrupt_guest_state:
+        return "test_corrupt_guest_state";
+    }
+    return "?";
+}
+
+const char* debug_break_name(DebugBreak b) {
+    switch (b) {
+    case DebugBreak::none:
+        return "none";
+    case DebugBreak::start:
+        return "start";
+    case DebugBreak::vmentry:
+        return "vmentry";
     }
     return "?";
 }
@@ -167,6 +204,8 @@ void reset_config(Config& out) {
     out.memory_mib = 2;
     out.period_us = 100000;
     out.tsc_hz = 0;
+    out.debug_break = DebugBreak::none;
+    out.debug_guest[0] = '\0';
     for (auto& o : out.origin)
         o = ValueOrigin{};
     for (auto& g : out.guests) {
@@ -180,6 +219,7 @@ void reset_config(Config& out) {
         g.cap_percent = 100;
         g.period_us = 0;
         g.param = 0;
+        g.test_corrupt_guest_state = false;
         g.section = ValueOrigin{};
         for (auto& o : g.origin)
             o = ValueOrigin{};
@@ -215,6 +255,7 @@ ConfigResult finalize_config(Config& cfg) {
         inherit(g, cfg);
         if (!check_guest(cfg, g, r)) return r;
     }
+    if (!check_debug_guest(cfg, r)) return r;
     cfg.finalized = true;
     return r;
 }
@@ -269,6 +310,7 @@ void format_config(const Config& cfg, Text& out) {
         out.str(",\"cap_percent\":").dec(g.cap_percent);
         out.str(",\"period_us\":").dec(g.period_us);
         out.str(",\"param\":").dec(g.param);
+        if (g.test_corrupt_guest_state) out.str(",\"test_corrupt_guest_state\":true");
         out.chr('}');
     }
     out.str("]}");

@@ -78,7 +78,16 @@ inline unsigned key_index(ConfigKey k) {
     return static_cast<unsigned>(k);
 }
 
-enum class Kind : std::uint8_t { number, boolean, policy, on_guest_exit, on_finish, image };
+enum class Kind : std::uint8_t {
+    number,
+    boolean,
+    policy,
+    on_guest_exit,
+    on_finish,
+    image,
+    debug_break,
+    guest_name
+};
 inline constexpr std::uint8_t in_global = 1;
 inline constexpr std::uint8_t in_guest = 2;
 

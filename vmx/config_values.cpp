@@ -19,6 +19,9 @@ constexpr KeyInfo key_table[] = {
     {ConfigKey::image, in_guest, Kind::image, 0, 0, false},
     {ConfigKey::cap_percent, in_guest, Kind::number, 1, 100, false},
     {ConfigKey::param, in_guest, Kind::number, 0, UINT64_MAX, false},
+    {ConfigKey::debug_break, in_global, Kind::debug_break, 0, 0, false},
+    {ConfigKey::debug_guest, in_global, Kind::guest_name, 0, 0, false},
+    {ConfigKey::test_corrupt_guest_state, in_guest, Kind::boolean, 0, 0, false},
 };
 static_assert(sizeof key_table / sizeof key_table[0] == config_key_count);
 
@@ -229,6 +232,24 @@ bool assign_image(GuestConfig& g, Span v, Text& msg) {
     return true;
 }
 
+// A guest name as [guest NAME] allows it; whether such a guest exists is finalize_config's check.
+bool assign_guest_name(char (&out)[max_name_length + 1], Span v, Text& msg) {
+    bool valid = v.n <= max_name_length;
+    for (std::size_t i = 0; i < v.n && valid; ++i) {
+        const char c = v.p[i];
+        valid = is_digit(c) || (lower(c) >= 'a' && lower(c) <= 'z') || c == '_' || c == '-';
+    }
+    if (!valid) {
+        quoted(msg, v);
+        msg.str(" is not a guest name (1..").dec(max_name_length).str(" of A-Z a-z 0-9 _ -)");
+        return false;
+    }
+    for (std::size_t i = 0; i < v.n; ++i)
+        out[i] = v.p[i];
+    out[v.n] = '\0';
+    return true;
+}
+
 } // namespace
 
 const KeyInfo* find_key(Span name) {
@@ -274,7 +295,8 @@ void unknown_key(Text& msg, Span name, std::uint8_t scope) {
         msg.str(" (keys here:");
         const char* sep = " ";
         for (const KeyInfo& k : key_table) {
-            if ((k.scope & scope) == 0) continue;
+            // The test-only key works but is not advertised to users.
+            if ((k.scope & scope) == 0 || k.key == ConfigKey::test_corrupt_guest_state) continue;
             msg.str(sep).str(config_key_name(k.key));
             sep = ", ";
         }
@@ -295,7 +317,11 @@ bool assign(Target t, const KeyInfo& k, Span v, ValueOrigin where, ConfigResult&
     case Kind::boolean: {
         bool b = false;
         ok = assign_boolean(v, b, msg);
-        if (ok) (t.guest != nullptr ? t.guest->yield_on_hlt : t.cfg.yield_on_hlt) = b;
+        if (ok && k.key == ConfigKey::test_corrupt_guest_state) {
+            if (t.guest != nullptr) t.guest->test_corrupt_guest_state = b;
+        } else if (ok) {
+            (t.guest != nullptr ? t.guest->yield_on_hlt : t.cfg.yield_on_hlt) = b;
+        }
         break;
     }
     case Kind::policy: {
@@ -318,6 +344,15 @@ bool assign(Target t, const KeyInfo& k, Span v, ValueOrigin where, ConfigResult&
     }
     case Kind::image:
         ok = t.guest != nullptr && assign_image(*t.guest, v, msg);
+        break;
+    case Kind::debug_break: {
+        static constexpr const char* words[] = {"none", "start", "vmentry"};
+        ok = assign_word(v, words, 3, word, msg);
+        if (ok) t.cfg.debug_break = static_cast<DebugBreak>(word);
+        break;
+    }
+    case Kind::guest_name:
+        ok = assign_guest_name(t.cfg.debug_guest, v, msg);
         break;
     }
     if (!ok) return false;

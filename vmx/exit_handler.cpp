@@ -1,5 +1,6 @@
 #include "vmx/exit_handler.hpp"
 
+#include "vmx/capacity.hpp"
 #include "vmx/guest_paging.hpp"
 #include "vmx/interruption.hpp"
 #include "vmx/text.hpp"
@@ -62,6 +63,8 @@ ExitOutcome handle_cpuid(GuestContext& guest, VmcsAccess& vmcs, ExitServices& se
             r[1] = 0x7274654du;  // "Metr"
             r[2] = 0x6d6f6e6fu;  // "onom"
             r[3] = 0x00000065u;  // "e\0\0\0"
+        } else {
+            capacity_leaf(guest.capacity, leaf, r); // 0x40000001..: zero beyond the last
         }
     } else {
         services.cpuid(leaf, subleaf, r);
@@ -72,7 +75,14 @@ ExitOutcome handle_cpuid(GuestContext& guest, VmcsAccess& vmcs, ExitServices& se
             r[2] &= ~((1u << 5) | (1u << 3) | (1u << 27));
             r[2] |= 1u << 31;
             if ((vmcs.read_or_zero(Field::cr4_read_shadow) & cr4_osxsave) != 0) r[2] |= 1u << 27;
+            // Guests have no local APIC (guest/ABI.md): its MSRs (IA32_APIC_BASE, x2APIC,
+            // IA32_TSC_DEADLINE) raise #GP, so CPUID must not announce the APIC (EDX[9]), x2APIC
+            // (ECX[21]) or the TSC-deadline timer (ECX[24]).
+            r[3] &= ~(1u << 9);
+            r[2] &= ~((1u << 21) | (1u << 24));
         }
+        // IA32_TSC_ADJUST raises #GP too: hide it (CPUID.(EAX=07H,ECX=0):EBX[1]).
+        if (leaf == 7 && subleaf == 0) r[1] &= ~(1u << 1);
     }
     guest.regs.rax = r[0];
     guest.regs.rbx = r[1];
@@ -138,8 +148,11 @@ std::uint64_t io_in_value(std::uint64_t rax, unsigned size) {
 ExitOutcome handle_string_io(GuestContext& guest, VmcsAccess& vmcs, ExitServices& services,
                              const IoExit& io) {
     // Up to `budget` elements per exit; a longer REP is resumed by re-entering at the same
-    // instruction with RCX counted down, as an interrupted REP would be.
-    constexpr std::uint64_t budget = 4096;
+    // instruction with RCX counted down, as an interrupted REP would be. Each element walks the
+    // guest's page tables (~320 TSC ticks in Bochs), and an exit that is being handled when the
+    // slice ends runs into the next guest's time: under `fixed` that slot starts on time, so 4096
+    // elements (1.3 ms) took up to 1.3 ms from the neighbour. 16 elements keep an exit at ~6 us.
+    constexpr std::uint64_t budget = string_io_elements_per_exit;
     const std::uint64_t cr3 = vmcs.read_or_zero(Field::guest_cr3);
     const bool down = (vmcs.read_or_zero(Field::guest_rflags) & rflags_df) != 0;
     std::uint64_t remaining = io.rep ? guest.regs.rcx : 1;
@@ -308,6 +321,7 @@ const char* stop_reason_key(StopReason reason) {
     case StopReason::entry_failure: return "entry_failure";
     case StopReason::unhandled_exit: return "unhandled_exit";
     case StopReason::hypervisor_error: return "hypervisor_error";
+    case StopReason::halted_forever: return "halted_forever";
     }
     return "unknown";
 }
@@ -355,6 +369,15 @@ ExitOutcome handle_exit(GuestContext& guest, VmcsAccess& vmcs, ExitServices& ser
     switch (reason.basic) {
     case exit_reason::preemption_timer: return ExitOutcome::preempted;
     case exit_reason::hlt:
+        if ((vmcs.read_or_zero(Field::guest_rflags) & rflags_if) == 0) {
+            // HLT with interrupts disabled waits for an NMI, SMI or INIT (SDM "HLT—Halt"), and
+            // guests get none of them: it can never run again. Left halted, a pending tick would
+            // make it runnable under `shared`, and it would sit in HLT through whole slices that
+            // belong to the guests still working. Stopped, its turn goes as on_guest_exit says.
+            stop_guest(guest, StopReason::halted_forever, reason.basic,
+                       "HLT with interrupts disabled (RFLAGS.IF = 0): nothing can wake it");
+            return ExitOutcome::stopped;
+        }
         advance_rip(vmcs);
         return ExitOutcome::halted;
     case exit_reason::cpuid: return handle_cpuid(guest, vmcs, services);

@@ -49,8 +49,10 @@ inline constexpr std::uint64_t console_write_max = 4096;
 } // namespace hypercall
 
 inline constexpr std::uint16_t console_port = 0xe9;
+// REP INS/OUTS: elements handled per exit; the rest by re-executing the instruction.
+inline constexpr std::uint64_t string_io_elements_per_exit = 16;
 inline constexpr std::uint32_t hypervisor_cpuid_base = 0x40000000u;
-inline constexpr std::uint32_t hypervisor_cpuid_max = 0x40000000u;
+inline constexpr std::uint32_t hypervisor_cpuid_max = 0x40000003u; // capacity leaves: vmx/capacity.hpp
 
 ExitOutcome handle_exit(GuestContext& guest, VmcsAccess& vmcs, ExitServices& services);
 

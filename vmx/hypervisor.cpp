@@ -92,10 +92,15 @@ void run_guests(Scheduler& scheduler, RunGuest* guests, std::size_t count, Machi
                 const RunOptions& options) {
     VmcsAccess& vmcs = machine.vmcs();
     RunGuest* current = nullptr;
+    // Root-mode ticks of the last exit, from its exit_time to the next entry's resume_at
+    // (GuestCounters::root_ticks); dropped when the CPU idles in between.
+    RootTicks* root_slot = nullptr;
+    std::uint64_t root_since = 0;
     for (;;) {
         const Decision d = scheduler.next(machine.rdtsc());
         if (d.kind == DecisionKind::finished) break;
         if (d.kind == DecisionKind::idle) {
+            root_slot = nullptr;
             machine.idle_until(d.idle_until);
             continue;
         }
@@ -121,7 +126,11 @@ void run_guests(Scheduler& scheduler, RunGuest* guests, std::size_t count, Machi
 
         const std::uint64_t entry = machine.rdtsc();
         vmcs.write(Field::vmx_preemption_timer_value, timer_value_for(entry, d.timer_deadline, options));
-        scheduler.on_reentry(d.guest, machine.rdtsc(), injected);
+        const std::uint64_t resume_at = machine.rdtsc();
+        scheduler.on_reentry(d.guest, resume_at, injected);
+        if (root_slot != nullptr) root_slot->add(resume_at - root_since);
+        root_slot = nullptr;
+        if (guest.context.counters.first_entry_tsc == 0) guest.context.counters.first_entry_tsc = resume_at;
         const EntryResult r = machine.enter(guest.context, guest.launched);
         const std::uint64_t exit_time = machine.rdtsc();
         if (!r.exited) {
@@ -130,6 +139,9 @@ void run_guests(Scheduler& scheduler, RunGuest* guests, std::size_t count, Machi
             continue;
         }
         guest.launched = true;
+        const auto basic = static_cast<std::uint16_t>(vmcs.read_or_zero(Field::exit_reason) & 0xffffu);
+        root_slot = basic < exit_reason::count ? &guest.context.counters.root_ticks[basic] : nullptr;
+        root_since = exit_time;
         // An injected event has been delivered (or is back in IDT-vectoring info).
         vmcs.write(Field::entry_interruption_info, 0);
         const ExitOutcome outcome = handle_exit(guest.context, vmcs, machine.services());

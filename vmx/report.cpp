@@ -28,6 +28,21 @@ void exits_json(Text& out, const GuestCounters& c) {
     out.chr('}');
 }
 
+// Root-mode ticks per basic exit reason (GuestCounters::root_ticks), reasons seen only.
+void root_ticks_json(Text& out, const GuestCounters& c) {
+    out.str("\"root_ticks_by_exit\":{");
+    bool first = true;
+    for (std::uint16_t r = 0; r < exit_reason::count; ++r) {
+        const RootTicks& t = c.root_ticks[r];
+        if (t.count == 0) continue;
+        if (!first) out.chr(',');
+        first = false;
+        out.chr('"').str(exit_reason_key(r)).str("\":{\"count\":").dec(t.count).str(",\"min\":").dec(t.min);
+        out.str(",\"mean\":").dec(t.total / t.count).str(",\"max\":").dec(t.max).chr('}');
+    }
+    out.str("},\"first_entry_tsc\":").dec(c.first_entry_tsc);
+}
+
 void guest_json(const ReportInput& in, std::size_t i, Text& out) {
     const GuestConfig& gc = in.config->guests[i];
     const GuestStats& st = in.scheduler->guest_stats(i);
@@ -60,6 +75,8 @@ void guest_json(const ReportInput& in, std::size_t i, Text& out) {
     out.str(",\"ticks_seen\":").dec(in.ticks_seen != nullptr ? in.ticks_seen[i] : 0);
     out.chr(',');
     exits_json(out, ctx.counters);
+    out.chr(',');
+    root_ticks_json(out, ctx.counters);
     out.str(",\"exit_causes\":{");
     for (std::size_t c = 0; c < kExitCauseCount; ++c) {
         if (c != 0) out.chr(',');
@@ -78,6 +95,20 @@ void guest_json(const ReportInput& in, std::size_t i, Text& out) {
     out.str(",\"ud_injected\":").dec(ctx.counters.ud_injected).str(",\"gp_injected\":").dec(ctx.counters.gp_injected);
     out.str(",\"host_interrupts\":").dec(ctx.counters.host_interrupts);
     out.chr('}');
+}
+
+// The slice timeline for plots: [guest or null, "running"|"halted"|"idle", start, end], times
+// in TSC ticks from the start of the run.
+void timeline_json(const Timeline& t, Text& out) {
+    out.str(",\"timeline\":{\"window_ticks\":").dec(t.window()).str(",\"dropped\":").dec(t.dropped());
+    out.str(",\"spans\":[");
+    for (std::size_t i = 0; i < t.count(); ++i) {
+        const Span& s = t.at(i);
+        out.str(i == 0 ? "[" : ",[");
+        if (s.kind == SpanKind::idle) out.str("null"); else out.dec(s.guest);
+        out.str(",\"").str(span_kind_name(s.kind)).str("\",").dec(s.start - t.start()).chr(',').dec(s.end - t.start()).chr(']');
+    }
+    out.str("]}");
 }
 
 } // namespace
@@ -138,7 +169,9 @@ void write_report_json(const ReportInput& in, Text& out) {
         if (i != 0) out.chr(',');
         guest_json(in, i, out);
     }
-    out.str("]}");
+    out.chr(']');
+    timeline_json(in.scheduler->timeline(), out);
+    out.chr('}');
 }
 
 } // namespace vmx

@@ -43,6 +43,7 @@ InitError Scheduler::init(const SchedParams& params, const GuestParams* guests, 
         if (g < count) guests_[g].p = guests[g];
     }
     run_ = RunStats{};
+    timeline_.reset(0, 0);
     run_end_ = 0;
     frame_len_ = 0;
     phase_ = Phase::root;
@@ -64,6 +65,7 @@ void Scheduler::start(std::uint64_t now) {
     run_.started = true;
     run_.start = run_.end = now;
     mark_ = now;
+    timeline_.reset(now, params_.timeline_ticks);
     run_end_ = params_.duration_ticks == 0 ? kForever : sat_add(now, params_.duration_ticks);
     for (std::size_t g = 0; g < count_; ++g) {
         GuestRuntime& r = guests_[g];
@@ -126,6 +128,7 @@ void Scheduler::charge_owner(std::uint64_t to, std::uint64_t GuestStats::*bucket
     s.*bucket += d;
     s.allotted += d;
     if (bucket == &GuestStats::halted) run_.idle_on_behalf += d;
+    timeline_.add(owner_, bucket == &GuestStats::halted ? SpanKind::halted : SpanKind::running, mark_, to);
     if (params_.policy == Policy::capped) charge_budget(owner_, mark_, to);
     slice_last_ = to;
     mark_ = to;
@@ -134,6 +137,7 @@ void Scheduler::charge_owner(std::uint64_t to, std::uint64_t GuestStats::*bucket
 void Scheduler::charge_unowned(std::uint64_t to, std::uint64_t RunStats::*bucket) {
     if (to <= mark_) return;
     run_.*bucket += to - mark_;
+    if (bucket == &RunStats::idle) timeline_.add(0, SpanKind::idle, mark_, to);
     mark_ = to;
 }
 

@@ -41,6 +41,7 @@
 #pragma once
 #include "vmx/policy.hpp" // Policy, OnGuestExit: shared with the configuration
 #include "vmx/scheduler_accounting.hpp"
+#include "vmx/scheduler_timeline.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -63,6 +64,8 @@ struct SchedParams {
     OnGuestExit on_guest_exit = OnGuestExit::reserve;
     // 0 = until every guest is dead (or halted with no tick to wake it).
     std::uint64_t duration_ticks = 0;
+    // Record who had the CPU when for this long from the start (Scheduler::timeline); 0 = off.
+    std::uint64_t timeline_ticks = 0;
 };
 
 enum class InitError : std::uint8_t {
@@ -119,6 +122,7 @@ class Scheduler {
     const GuestParams& guest_params(std::size_t g) const { return guests_[g].p; }
     const GuestStats& guest_stats(std::size_t g) const { return stats_[g]; }
     const RunStats& run_stats() const { return run_; }
+    const Timeline& timeline() const { return timeline_; }
 
     // ran / run length, and allotted / run length, in parts per million.
     std::uint64_t share_ppm(std::size_t g) const;
@@ -193,6 +197,7 @@ class Scheduler {
     GuestRuntime guests_[kMaxGuests]{};
     GuestStats stats_[kMaxGuests]{};
     RunStats run_{};
+    Timeline timeline_{};
     std::uint64_t run_end_ = 0;
     std::uint64_t frame_len_ = 0;
 

@@ -91,6 +91,50 @@ TEST_CASE("exit handler: CPUID leaf 1 hides VMX and MONITOR and announces a hype
     CHECK(f.guest.regs.rbx == 0x11111111u);  // other leaves pass through
 }
 
+TEST_CASE("exit handler: CPUID 0x40000001..3 answer the guest's capacity, zero beyond") {
+    Fixture f;
+    f.guest.capacity.policy = 1;  // fixed
+    f.guest.capacity.flags = 1;   // HLT yields
+    f.guest.capacity.share_ppm = 250000;
+    f.guest.capacity.guests = 4;
+    f.guest.capacity.slice_us = 1000;
+    f.guest.capacity.frame_us = 4000;
+    f.guest.capacity.slice_ticks = 1000000;
+    f.guest.capacity.frame_ticks = 0x100000000ull + 7;
+    f.guest.regs.rax = 0x40000001;
+    CHECK(f.exit(vmx::exit_reason::cpuid) == ExitOutcome::resume);
+    CHECK(f.guest.regs.rax == 250000);
+    CHECK(f.guest.regs.rbx == 1);
+    CHECK(f.guest.regs.rcx == 1);
+    CHECK(f.guest.regs.rdx == 4);
+    CHECK(f.vmcs.get(Field::guest_rip) == 0x10002);
+    f.guest.regs.rax = 0x40000002;
+    f.exit(vmx::exit_reason::cpuid);
+    CHECK(f.guest.regs.rax == 1000);
+    CHECK(f.guest.regs.rbx == 4000);
+    CHECK(f.guest.regs.rcx == 0);
+    f.guest.regs.rax = 0x40000003;
+    f.exit(vmx::exit_reason::cpuid);
+    CHECK(f.guest.regs.rax == 1000000);
+    CHECK(f.guest.regs.rbx == 0);
+    CHECK(f.guest.regs.rcx == 7);
+    CHECK(f.guest.regs.rdx == 1);
+    f.guest.regs.rax = vmx::hypervisor_cpuid_max + 1;
+    f.guest.regs.rbx = 5;
+    f.exit(vmx::exit_reason::cpuid);
+    CHECK(f.guest.regs.rax == 0);
+    CHECK(f.guest.regs.rbx == 0);  // not the real CPU's answer (the fake's EBX is 0x11111111)
+}
+
+TEST_CASE("exit handler: capacity leaves read zero when the session gave no capacity") {
+    Fixture f;
+    f.guest.regs.rax = 0x40000001;
+    f.guest.regs.rcx = 9;
+    f.exit(vmx::exit_reason::cpuid);
+    CHECK(f.guest.regs.rax == 0);
+    CHECK(f.guest.regs.rcx == 0);
+}
+
 TEST_CASE("exit handler: console port bytes become prefixed lines") {
     Fixture f;
     for (char c : std::string("hi\n")) {

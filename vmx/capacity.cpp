@@ -1,0 +1,76 @@
+#include "vmx/capacity.hpp"
+
+namespace vmx {
+namespace {
+
+std::uint32_t clamp_u32(std::uint64_t v) {
+    return v > 0xffffffffu ? 0xffffffffu : static_cast<std::uint32_t>(v);
+}
+
+std::uint32_t policy_code(Policy policy) {
+    switch (policy) {
+    case Policy::fixed: return capacity_policy::fixed;
+    case Policy::shared: return capacity_policy::shared;
+    case Policy::capped: return capacity_policy::capped;
+    }
+    return capacity_policy::unknown;
+}
+
+} // namespace
+
+GuestCapacity capacity_for(const Scheduler& scheduler, const Config& config, std::size_t g) {
+    GuestCapacity c;
+    if (g >= scheduler.guest_count() || g >= config.guest_count) return c;
+    const GuestConfig& gc = config.guests[g];
+    const Policy policy = scheduler.params().policy;
+    c.policy = policy_code(policy);
+    if (gc.yield_on_hlt) c.flags |= capacity_flag::hlt_yields;
+    if (scheduler.params().on_guest_exit == OnGuestExit::reclaim) c.flags |= capacity_flag::reclaim;
+    if (policy != Policy::fixed) c.flags |= capacity_flag::work_conserving;
+    c.share_ppm = clamp_u32(scheduler.capacity_ppm(g));
+    c.guests = static_cast<std::uint32_t>(scheduler.guest_count());
+    c.slice_us = gc.slice_us;
+    c.slice_ticks = scheduler.guest_params(g).slice_ticks;
+    if (policy == Policy::fixed) {
+        std::uint64_t frame_us = 0;
+        for (std::size_t h = 0; h < scheduler.guest_count() && h < config.guest_count; ++h) {
+            frame_us += config.guests[h].slice_us;
+            c.frame_ticks += scheduler.guest_params(h).slice_ticks;
+        }
+        c.frame_us = clamp_u32(frame_us);
+    }
+    if (policy == Policy::capped) {
+        c.period_us = gc.period_us;
+        c.cap_percent = gc.cap_percent;
+    }
+    return c;
+}
+
+void capacity_leaf(const GuestCapacity& capacity, std::uint32_t leaf, std::uint32_t out[4]) {
+    out[0] = out[1] = out[2] = out[3] = 0;
+    if (capacity.policy == capacity_policy::unknown) return;
+    switch (leaf) {
+    case capacity_leaf_first: // what the guest can count on
+        out[0] = capacity.share_ppm;
+        out[1] = capacity.policy;
+        out[2] = capacity.flags;
+        out[3] = capacity.guests;
+        return;
+    case capacity_leaf_first + 1: // lengths in microseconds
+        out[0] = capacity.slice_us;
+        out[1] = capacity.frame_us;
+        out[2] = capacity.period_us;
+        out[3] = capacity.cap_percent;
+        return;
+    case capacity_leaf_last: // the slice and the frame in TSC ticks, low and high halves
+        out[0] = static_cast<std::uint32_t>(capacity.slice_ticks);
+        out[1] = static_cast<std::uint32_t>(capacity.slice_ticks >> 32);
+        out[2] = static_cast<std::uint32_t>(capacity.frame_ticks);
+        out[3] = static_cast<std::uint32_t>(capacity.frame_ticks >> 32);
+        return;
+    default:
+        return;
+    }
+}
+
+} // namespace vmx
