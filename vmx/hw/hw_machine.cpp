@@ -2,6 +2,7 @@
 
 #include "vmx/hw/cpu.hpp"
 #include "vmx/hw/cpu_state.hpp"
+#include "vmx/hw/debug_break.hpp"
 #include "vmx/hw/interrupt_masks.hpp"
 #include "vmx/hw/vmx_instructions.hpp"
 #include "vmx/msr.hpp"
@@ -152,6 +153,9 @@ EntryResult HwMachine::enter(GuestContext& guest, bool launched) {
     if (background_ != nullptr) background_();
     // A trapped XSETBV changed the guest's XCR0; XCR0 is not part of the VMCS.
     if (xsave_mask_ != 0 && xgetbv0() != guest.xcr0) xsetbv0(guest.xcr0);
+    // `tools/metronome debug`: a Bochs magic breakpoint before the chosen guest's VMLAUNCH.
+    if (!launched && guest.index < count_)
+        debug_break_before_launch(guest, guests_[guest.index].vmcs_physical);
     const int rc = metronome_vm_enter(&guest.regs, launched ? 1 : 0);
     EntryResult r;
     if (rc == 0) {
@@ -167,6 +171,10 @@ EntryResult HwMachine::enter(GuestContext& guest, bool launched) {
 }
 
 void HwMachine::idle_until(std::uint64_t tsc) {
+    if (idle_ != nullptr) {
+        idle_->idle_until(tsc, background_);
+        return;
+    }
     while (hw::rdtsc() < tsc) {
         if (background_ != nullptr) background_();
         pause();

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "vmx/hw/idle.hpp"
 #include "vmx/hypervisor.hpp"
 
 namespace vmx::hw {
@@ -34,6 +35,8 @@ class HwMachine final : public Machine, public VmcsAccess, public ExitServices {
     // idling; may be null.
     void init(HwGuest* guests, std::size_t count, std::uint64_t xsave_mask, bool has_rdtscp, ConsoleSink sink,
               void (*background)());
+    // How idle_until() idles (initialised by the caller); without one, a PAUSE loop.
+    void set_idle(Idle* idle) { idle_ = idle; }
     // Fresh FPU/SSE/AVX state for a guest: x87 and SSE control words at their reset values.
     static void init_extended_state(std::uint8_t* area);
     void save_host(HostSavedState& host, std::uint8_t* area);
@@ -67,6 +70,7 @@ class HwMachine final : public Machine, public VmcsAccess, public ExitServices {
     bool rdtscp_ = false;
     ConsoleSink sink_ = nullptr;
     void (*background_)() = nullptr;
+    Idle* idle_ = nullptr;
     std::uint32_t last_error_ = 0;
     std::uint64_t failed_accesses_ = 0;
 };

@@ -1,5 +1,7 @@
 #include "vmx/hw/session.hpp"
 
+#include "vmx/capacity.hpp"
+#include "vmx/elf_image.hpp"
 #include "vmx/ept.hpp"
 #include "vmx/guest_controls.hpp"
 #include "vmx/guest_layout.hpp"
@@ -27,8 +29,13 @@ HostSavedState g_host;
 VmcsPlan g_plan;
 VmxRoot g_root;
 InterruptMasks g_masks;
+ElfImage g_elf;                     // the image file being loaded (one at a time)
+std::uint64_t g_entry[kMaxGuests];  // each guest's first RIP
+Idle g_idle;
 
 constexpr std::uint64_t cr4_osxsave = 1u << 18;
+// The report's slice timeline covers the first 50 ms of the run (DESIGN section 5).
+constexpr std::uint64_t timeline_window_us = 50000;
 // XCR0 components the hypervisor switches: x87, SSE, AVX and the three AVX-512 components.
 // Others (MPX, PKRU, AMX) stay disabled in guests.
 constexpr std::uint64_t switched_xcr0 = 0xe7;
@@ -64,6 +71,19 @@ void* allocate(const SessionSetup& s, std::size_t pages, const char* what, Text&
 
 std::uint64_t physical(const void* p) { return reinterpret_cast<std::uint64_t>(p); }
 
+// A guest image from the ESP (guest/ABI.md, "Guest images from the ESP"). boot/ validated it
+// before VMX; it is validated again against this guest's memory, so nothing unchecked is copied.
+bool load_image_file(const SessionSetup& s, std::size_t i, const GuestContext& ctx, Text& error) {
+    const GuestConfig& gc = s.config->guests[i];
+    parse_elf_image(s.image_file[i], s.image_file_size[i], ctx.memory_size, g_elf);
+    if (!g_elf.ok || !load_elf_image(ctx.memory, ctx.memory_size, s.image_file[i], s.image_file_size[i], g_elf)) {
+        error.str("guest ").str(gc.name).str(": image ").str(gc.image).str(": ").str(g_elf.ok ? "could not be loaded" : g_elf.error);
+        return false;
+    }
+    g_entry[i] = g_elf.entry;
+    return true;
+}
+
 bool build_guest(const SessionSetup& s, std::size_t i, const Cpu& cpu, Text& error) {
     const GuestConfig& gc = s.config->guests[i];
     RunGuest& rg = g_guests[i];
@@ -75,17 +95,15 @@ bool build_guest(const SessionSetup& s, std::size_t i, const Cpu& cpu, Text& err
     ctx.memory_size = static_cast<std::uint64_t>(gc.memory_mib) << 20;
     ctx.memory = static_cast<std::uint8_t*>(allocate(s, pages_for(ctx.memory_size), "guest memory", error));
     if (ctx.memory == nullptr) return false;
-    if (!gc.image_is_builtin) {
-        error.str("guest ").str(gc.name).str(": image ").str(gc.image).str(": loading guest images from the ESP is not supported yet");
-        return false;
-    }
     const GuestIdentity id{ctx.index, gc.name, gc.image, gc.param, gc.tick_hz, s.tsc_hz};
     const char* reason = nullptr;
     if (!prepare_guest_memory(ctx.memory, ctx.memory_size, id, &reason) ||
-        !load_flat_image(ctx.memory, ctx.memory_size, s.builtin_image, s.builtin_image_size, &reason)) {
+        (gc.image_is_builtin && !load_flat_image(ctx.memory, ctx.memory_size, s.builtin_image, s.builtin_image_size, &reason))) {
         error.str("guest ").str(gc.name).str(": ").str(reason);
         return false;
     }
+    g_entry[i] = guest_layout::image_base;
+    if (!gc.image_is_builtin && !load_image_file(s, i, ctx, error)) return false;
     ctx.regs.rdi = guest_layout::start_info_page;
     ctx.regs.rsi = gc.param;
 
@@ -150,7 +168,7 @@ bool write_vmcs(const SessionSetup& s, std::size_t i, const Cpu& cpu, const Host
     }
     GuestPlanInput in;
     in.controls.yield_on_hlt = gc.yield_on_hlt;
-    in.entry = guest_entry_state(ctx.memory_size, guest_layout::image_base, gc.param, cpu.xsave, cpu.nx);
+    in.entry = guest_entry_state(ctx.memory_size, g_entry[i], gc.param, cpu.xsave, cpu.nx);
     in.eptp = g_hw[i].eptp;
     in.vpid = static_cast<std::uint16_t>(i + 1);
     in.msr_bitmap = msr_bitmap;
@@ -167,6 +185,13 @@ bool write_vmcs(const SessionSetup& s, std::size_t i, const Cpu& cpu, const Host
             return false;
         }
     }
+    // TEST ONLY (test_corrupt_guest_state): RFLAGS with bit 1 clear breaks a guest-state check
+    // (SDM "Checks on Guest RIP, RFLAGS, and SSP": bit 1 must be 1), so this guest's VM entry
+    // fails with exit reason 33 and the run loop stops it; the other guests are not touched.
+    if (gc.test_corrupt_guest_state && !g_machine.write(Field::guest_rflags, 0)) {
+        error.str("guest ").str(gc.name).str(": VMWRITE of the test-only corrupt RFLAGS failed");
+        return false;
+    }
     return true;
 }
 
@@ -181,6 +206,7 @@ void fill_schedule(const SessionSetup& s, SchedParams& params) {
     params.policy = cfg.policy;
     params.on_guest_exit = cfg.on_guest_exit;
     params.duration_ticks = us_to_tsc_ticks(static_cast<std::uint64_t>(cfg.duration_ms) * 1000, s.tsc_hz);
+    params.timeline_ticks = us_to_tsc_ticks(timeline_window_us, s.tsc_hz); // for the report's plot
     for (unsigned i = 0; i < cfg.guest_count; ++i) {
         const GuestConfig& gc = cfg.guests[i];
         GuestParams& p = g_params[i];
@@ -219,7 +245,9 @@ bool run_session(const SessionSetup& s, SessionResult& r, Text& error) {
     auto* host_area = static_cast<std::uint8_t*>(allocate(s, pages_for(cpu.extended_size), "host FPU state", error));
     void* vmxon_page = allocate(s, 1, "the VMXON region", error);
     void* gdt_page = allocate(s, 1, "the host GDT", error);
-    if (msr_bitmap == nullptr || host_area == nullptr || vmxon_page == nullptr || gdt_page == nullptr) return false;
+    void* idle_idt_page = allocate(s, 1, "the idle wake-up IDT", error);
+    if (msr_bitmap == nullptr || host_area == nullptr || vmxon_page == nullptr || gdt_page == nullptr ||
+        idle_idt_page == nullptr) return false;
     r.kept_page = gdt_page;
     build_msr_bitmap(msr_bitmap);
     for (std::size_t i = 0; i < n; ++i) {
@@ -264,6 +292,7 @@ bool run_session(const SessionSetup& s, SessionResult& r, Text& error) {
         restore_extended_control();
         return false;
     }
+    for (std::size_t i = 0; i < n; ++i) g_guests[i].context.capacity = capacity_for(g_scheduler, cfg, i);
     RunOptions options;
     options.timer_rate = s.caps.preemption_timer_rate();
     options.timer_limit = erratum_timer_limit(s);
@@ -272,6 +301,8 @@ bool run_session(const SessionSetup& s, SessionResult& r, Text& error) {
     if (s.log != nullptr) s.log("running guests");
 
     g_masks.mask_all();
+    g_idle.init(idle_idt_page);  // after mask_all: the firmware's APIC timer is saved first
+    g_machine.set_idle(&g_idle);
     g_machine.save_host(g_host, host_area);
     run_guests(g_scheduler, g_guests, n, g_machine, options);
     // The last guest's state goes back into its area before the host's comes back.
@@ -283,6 +314,14 @@ bool run_session(const SessionSetup& s, SessionResult& r, Text& error) {
     }
     g_machine.restore_host(g_host, host_area, last);
     g_masks.restore();
+    g_idle.finish();
+    r.idle_method = g_idle.description();
+    if (s.log != nullptr) {
+        FixedText<160> line;
+        line.str("idle: ").dec(g_idle.sleeps()).str(" mwait sleeps, ").dec(g_idle.wake_interrupts()).str(" wake-up interrupts taken");
+        line.str(", monitor line ").hex(g_idle.monitor_line()).str(", IA32_MTRR_DEF_TYPE ").hex(g_idle.mtrr_default_type());
+        s.log(line.c_str());
+    }
 
     for (std::size_t i = 0; i < n; ++i) vmclear(g_hw[i].vmcs_physical);
     const bool left = g_root.leave(error);

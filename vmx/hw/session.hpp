@@ -30,6 +30,10 @@ struct SessionSetup {
     std::uint32_t cpuid15_eax = 0, cpuid15_ebx = 0;
     const std::uint8_t* builtin_image = nullptr;
     std::size_t builtin_image_size = 0;
+    // Per guest whose image is a path: the file's bytes as boot/ read them from the ESP (boot/
+    // validated them with vmx/elf_image.hpp before VMX was touched); null for built-in images.
+    const std::uint8_t* image_file[kMaxGuests] = {};
+    std::size_t image_file_size[kMaxGuests] = {};
     PageSource pages{};
     ConsoleSink console = nullptr;             // one line of one guest
     void (*log)(const char* line) = nullptr;   // the hypervisor's own progress lines
