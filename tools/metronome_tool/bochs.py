@@ -27,13 +27,14 @@ def write_bochsrc(work_dir: pathlib.Path, ips=DEFAULT_IPS, cpu_model=DEFAULT_CPU
     return bochsrc
 
 
-def prepare(work_dir, efi, config_text, ips=DEFAULT_IPS):
-    """Fills work_dir with esp.img, bochsrc and cont.rc; returns the command line."""
+def prepare(work_dir, efi, config_text, ips=DEFAULT_IPS, files=None):
+    """Fills work_dir with esp.img, bochsrc and cont.rc; returns the command line. `files`: more
+    files for the ESP, {path on the ESP (e.g. "guests/a.elf"): bytes} (esp.make_esp)."""
     work_dir = pathlib.Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     for old in ("serial.txt", "bochs.log"):
         (work_dir / old).unlink(missing_ok=True)
-    esp.make_esp(work_dir / "esp.img", efi, {"metronome.cfg": config_text})
+    esp.make_esp(work_dir / "esp.img", efi, {**(files or {}), "metronome.cfg": config_text})
     bochsrc = write_bochsrc(work_dir, ips=ips)
     # The built-in debugger stops before the first instruction: continue, and quit if the
     # simulation ever drops back to the prompt.
@@ -42,8 +43,8 @@ def prepare(work_dir, efi, config_text, ips=DEFAULT_IPS):
 
 
 def run(efi, config_text, work_dir, timeout=120.0, ips=DEFAULT_IPS, on_line=None,
-        progress=True):
-    cmd = prepare(work_dir, efi, config_text, ips=ips)
+        progress=True, files=None):
+    cmd = prepare(work_dir, efi, config_text, ips=ips, files=files)
     work_dir = pathlib.Path(work_dir)
     return emulator.run("bochs", cmd, work_dir, work_dir / "serial.txt", timeout,
                         on_line=on_line, progress=progress)

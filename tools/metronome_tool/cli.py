@@ -4,9 +4,10 @@
 import argparse
 import sys
 
-from . import run_cmd, test_cmd
+from . import bench_cmd, debug_cmd, run_cmd, test_cmd
+from . import experiments_cmd
 
-COMMANDS = [run_cmd, test_cmd]
+COMMANDS = [run_cmd, test_cmd, bench_cmd, debug_cmd, experiments_cmd]
 
 
 def parser():

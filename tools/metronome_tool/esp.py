@@ -25,6 +25,27 @@ def _mtools(*args):
         raise EspError(f"{' '.join(args)} failed: {proc.stderr.strip()}")
 
 
+def esp_path(name: str) -> str:
+    """A path on the ESP as the configuration spells it (\\guests\\a.elf) or with forward
+    slashes (guests/a.elf), as make_esp wants it: forward slashes, no leading slash."""
+    path = name.replace("\\", "/").strip("/")
+    if not path or any(part in ("", ".", "..") for part in path.split("/")):
+        raise EspError(f"{name!r} is not a file path on the ESP")
+    return path
+
+
+def parse_file_option(text: str):
+    """`ESP_PATH=HOST_PATH` (run --file) -> (path on the ESP, bytes of the host file)."""
+    esp_name, sep, host = text.partition("=")
+    if not sep or not host:
+        raise EspError(f"--file {text!r}: expected ESP_PATH=HOST_PATH, e.g. "
+                       "\\guests\\hello.elf=build/guest/hello.elf")
+    try:
+        return esp_path(esp_name), pathlib.Path(host).read_bytes()
+    except OSError as e:
+        raise EspError(f"--file {text!r}: {e}") from e
+
+
 def make_esp(image: pathlib.Path, efi: pathlib.Path, files: dict = None) -> pathlib.Path:
     """Creates `image` holding EFI/BOOT/BOOTX64.EFI (a copy of `efi`) and `files`, a mapping of
     path on the ESP (forward slashes, e.g. "metronome.cfg") to bytes or str."""
@@ -46,11 +67,16 @@ def make_esp(image: pathlib.Path, efi: pathlib.Path, files: dict = None) -> path
     _mtools("mcopy", "-i", str(image), str(efi), "::/EFI/BOOT/BOOTX64.EFI")
     staging = image.parent / (image.name + ".files")
     staging.mkdir(exist_ok=True)
+    made = {"EFI", "EFI/BOOT"}  # mmd fails on a folder that exists, even with -D s
     for name, content in (files or {}).items():
         data = content.encode() if isinstance(content, str) else content
         parts = pathlib.PurePosixPath(name).parts
         for depth in range(1, len(parts)):
-            _mtools("mmd", "-D", "s", "-i", str(image), "::/" + "/".join(parts[:depth]))
+            folder = "/".join(parts[:depth])
+            if folder.upper() in {m.upper() for m in made}:
+                continue
+            made.add(folder)
+            _mtools("mmd", "-D", "s", "-i", str(image), "::/" + folder)
         local = staging / parts[-1]
         local.write_bytes(data)
         _mtools("mcopy", "-o", "-i", str(image), str(local), "::/" + "/".join(parts))

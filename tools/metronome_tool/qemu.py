@@ -11,6 +11,12 @@ from . import emulator, esp, paths
 FINISHED_EXIT_STATUS = 3  # metronome.efi's write of 1 to isa-debug-exit (boot/finish.cpp)
 
 
+def accel_for(platform, accel="tcg"):
+    """`--platform qemu-kvm` is QEMU with KVM (nested VMX, -cpu host; kvm_host.py checks the
+    host first); `--platform qemu` keeps the --accel choice, TCG by default."""
+    return "kvm" if platform == "qemu-kvm" else accel
+
+
 def available():
     return shutil.which("qemu-system-x86_64") is not None
 

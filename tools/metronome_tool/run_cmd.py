@@ -16,9 +16,9 @@ import sys
 
 import threading
 
-from . import bochs, build, config, deps, esp, paths, qemu, report, scenarios, serial_log
+from . import bochs, build, config, deps, esp, kvm_host, paths, qemu, report, scenarios, serial_log
 
-DEFAULT_TIMEOUT = {"bochs": 300.0, "qemu": 60.0}
+DEFAULT_TIMEOUT = {"bochs": 300.0, "qemu": 60.0, "qemu-kvm": 60.0}
 
 
 def register(sub):
@@ -32,7 +32,10 @@ def register(sub):
                    help="boot without guests: only the capability report")
     p.add_argument("--report", type=pathlib.Path, default=pathlib.Path("report.json"),
                    help="where to write the parsed report (default: report.json)")
-    p.add_argument("--platform", choices=["bochs", "qemu"], default="bochs")
+    p.add_argument("--platform", choices=["bochs", "qemu", "qemu-kvm"], default="bochs",
+                   help="qemu: TCG, which has no VMX (the capability report says so); "
+                        "qemu-kvm: KVM with nested VMX (-cpu host), checked first: an Intel "
+                        "host, /dev/kvm read-write, kvm_intel nested=Y")
     p.add_argument("--build-dir", type=pathlib.Path, default=paths.DEFAULT_BUILD_DIR,
                    help="CMake build folder (default: build/, configured with the "
                         "`default` preset when missing)")
@@ -46,6 +49,10 @@ def register(sub):
     p.add_argument("--accel", choices=["tcg", "kvm"], default="tcg",
                    help="QEMU accelerator; kvm needs an Intel host with nested VMX")
     p.add_argument("--efi", type=pathlib.Path, help="boot this metronome.efi; do not build")
+    p.add_argument("--file", action="append", default=[], metavar="ESP_PATH=HOST_PATH",
+                   help="Bochs: also put HOST_PATH on the ESP as ESP_PATH, e.g. a guest image "
+                        "named by `image = \\guests\\hello.elf`: "
+                        "--file '\\guests\\hello.elf=build/guest/hello.elf' (repeatable)")
     p.set_defaults(func=run)
 
 
@@ -90,9 +97,11 @@ def summarize(result):
 def _boot(args, efi, config_text, work_dir, on_line=None, progress=True):
     timeout = args.timeout or DEFAULT_TIMEOUT[args.platform]
     if args.platform == "bochs":
+        files = dict(esp.parse_file_option(f) for f in getattr(args, "file", []))
         return bochs.run(efi, config_text, work_dir, timeout=timeout, ips=args.ips,
-                         on_line=on_line, progress=progress)
-    return qemu.run(efi, config_text, work_dir, timeout=timeout, accel=args.accel,
+                         on_line=on_line, progress=progress, files=files)
+    return qemu.run(efi, config_text, work_dir, timeout=timeout,
+                    accel=qemu.accel_for(args.platform, args.accel),
                     on_line=on_line, progress=progress)
 
 
@@ -159,9 +168,18 @@ def run(args):
         print(f"metronome: {e}", file=sys.stderr)
         return 2
     module = bochs if args.platform == "bochs" else qemu
+    if args.file and args.platform != "bochs":
+        print("metronome: --file works with --platform bochs only", file=sys.stderr)
+        return 2
     if not module.available():
         print(f"metronome: {args.platform} is not installed (tools/install-deps)", file=sys.stderr)
         return 2
+    if qemu.accel_for(args.platform, args.accel) == "kvm":
+        missing = kvm_host.problems()
+        if missing:
+            print("metronome: this host cannot run QEMU with KVM and nested VMX:\n  "
+                  + "\n  ".join(missing), file=sys.stderr)
+            return 2
     if config_text is None:
         return _seed(args, efi, args.build_dir)
     work_dir = args.work_dir or (pathlib.Path(args.build_dir) / f"run-{args.platform}")
