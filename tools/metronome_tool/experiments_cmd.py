@@ -15,7 +15,7 @@ import pathlib
 import sys
 import time
 
-from . import bochs, build, paths, plots, report, scenarios, serial_log
+from . import bochs, build, deps, paths, plots, report, scenarios, serial_log
 from .experiments import RUNS, TOLERANCE, evaluate
 
 
@@ -142,12 +142,13 @@ def run(args):
         out = (args.out or pathlib.Path(args.build_dir) / "experiments").resolve()
         results = {r.key: rejudge_one(r, out / r.key) for r in chosen}
         return finish(chosen, results, out, time.monotonic())
-    if not bochs.available():
-        print("metronome experiments: bochs is not installed", file=sys.stderr)
-        return 2
     try:
+        deps.ensure()  # a fresh machine: Bochs, OVMF, matplotlib, ... come from here
+        if not bochs.available():
+            print("metronome experiments: bochs is not installed", file=sys.stderr)
+            return 2
         efi = args.efi or build.ensure_built(args.build_dir)
-    except build.BuildError as e:
+    except (build.BuildError, RuntimeError) as e:
         print(f"metronome experiments: {e}", file=sys.stderr)
         return 2
     out = (args.out or pathlib.Path(args.build_dir) / "experiments").resolve()
