@@ -3,6 +3,7 @@
 #include "boot/console.hpp"
 #include "boot/guest_images.hpp"
 #include "boot/efi.hpp"
+#include "boot/processor_state.hpp"
 #include "boot/serial.hpp"
 #include "vmx/hw/cpu.hpp"
 #include "vmx/hw/session.hpp"
@@ -159,10 +160,17 @@ bool run_hypervisor(const vmx::Config& config, const vmx::CpuFacts& facts) {
     const FreeMemory free = free_memory();
     vmx::FixedText<1024> error;
     EFI_BOOT_SERVICES* bs = firmware.system_table->BootServices;
+    const ProcessorState before = read_processor_state();
     const EFI_TPL previous = efi_call(bs->RaiseTPL, static_cast<EFI_TPL>(TPL_HIGH_LEVEL));
     const std::uint64_t session_start_tsc = vmx::hw::rdtsc();
     const bool ok = vmx::hw::run_session(setup, result, error);
     efi_call(bs->RestoreTPL, previous);
+    {
+        vmx::FixedText<400> line;
+        line.str("metronome: processor state after the run: ");
+        describe_state_change(before, read_processor_state(), line);
+        print_line(line);
+    }
     const Footprint used = footprint();
     free_allocations(result.kept_page);
 

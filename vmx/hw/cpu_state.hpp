@@ -22,6 +22,7 @@ inline DescriptorTablePointer sidt() {
     return p;
 }
 inline void lgdt(const DescriptorTablePointer& p) { asm volatile("lgdt %0" : : "m"(p) : "memory"); }
+inline void lidt(const DescriptorTablePointer& p) { asm volatile("lidt %0" : : "m"(p) : "memory"); }
 inline void ltr(std::uint16_t selector) { asm volatile("ltr %0" : : "r"(selector) : "memory"); }
 inline std::uint16_t str() {
     std::uint16_t s;

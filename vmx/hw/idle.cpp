@@ -159,9 +159,9 @@ bool Idle::take_wake_interrupt() {
         ours.limit = 256 * 16 - 1;
         ours.base = reinterpret_cast<std::uint64_t>(idt_);
         metronome_idle_interrupted = 0;
-        asm volatile("lidt %0" : : "m"(ours) : "memory");
+        lidt(ours);
         asm volatile("sti\n\tnop\n\tcli" : : : "memory"); // STI's shadow covers the NOP only
-        asm volatile("lidt %0" : : "m"(firmware_idt) : "memory");
+        lidt(firmware_idt);
         if (metronome_idle_interrupted != 0) {
             ++wake_interrupts_;
             taken = true;

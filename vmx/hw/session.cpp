@@ -266,7 +266,7 @@ bool run_session(const SessionSetup& s, SessionResult& r, Text& error) {
         if (cpu.xsave) xsetbv0(firmware_xcr0);
         write_cr4(firmware_cr4);
     };
-    if (!g_root.enter(s.caps, vmxon_page, gdt_page, error)) {
+    if (!g_root.enter(s.caps, vmxon_page, gdt_page, error, cfg.test_fail_vmxon)) {
         restore_extended_control();
         return false;
     }
@@ -304,6 +304,9 @@ bool run_session(const SessionSetup& s, SessionResult& r, Text& error) {
     g_idle.init(idle_idt_page);  // after mask_all: the firmware's APIC timer is saved first
     g_machine.set_idle(&g_idle);
     g_machine.save_host(g_host, host_area);
+    // Every VM exit sets the host's GDTR and IDTR limits to 0xFFFF (SDM "Loading Host Segment
+    // and Descriptor-Table Registers"); the GDTR is reloaded when VMX root is left, the IDTR here.
+    const DescriptorTablePointer firmware_idt = sidt();
     run_guests(g_scheduler, g_guests, n, g_machine, options);
     // The last guest's state goes back into its area before the host's comes back.
     GuestContext* last = nullptr;
@@ -313,6 +316,7 @@ bool run_session(const SessionSetup& s, SessionResult& r, Text& error) {
         if (g_hw[i].vmcs_physical == current) last = &g_guests[i].context;
     }
     g_machine.restore_host(g_host, host_area, last);
+    lidt(firmware_idt);
     g_masks.restore();
     g_idle.finish();
     r.idle_method = g_idle.description();
