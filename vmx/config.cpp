@@ -167,6 +167,8 @@ const char* config_key_name(ConfigKey key) {
         return "debug_guest";
     case ConfigKey::test_corrupt_guest_state:
         return "test_corrupt_guest_state";
+    case ConfigKey::test_fail_vmxon:
+        return "test_fail_vmxon";
     }
     return "?";
 }
@@ -206,6 +208,7 @@ void reset_config(Config& out) {
     out.tsc_hz = 0;
     out.debug_break = DebugBreak::none;
     out.debug_guest[0] = '\0';
+    out.test_fail_vmxon = false;
     for (auto& o : out.origin)
         o = ValueOrigin{};
     for (auto& g : out.guests) {
@@ -294,6 +297,7 @@ void format_config(const Config& cfg, Text& out) {
     out.str(",\"memory_mib\":").dec(cfg.memory_mib);
     out.str(",\"period_us\":").dec(cfg.period_us);
     out.str(",\"tsc_hz\":").dec(cfg.tsc_hz);
+    if (cfg.test_fail_vmxon) out.str(",\"test_fail_vmxon\":true");
     out.str(",\"guests\":[");
     for (unsigned i = 0; i < cfg.guest_count && i < max_guests; ++i) {
         const GuestConfig& g = cfg.guests[i];

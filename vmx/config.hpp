@@ -56,6 +56,10 @@
 //                                               RFLAGS (bit 1 clear) into this guest's VMCS, so
 //                                               its VM entry fails the guest-state checks (exit
 //                                               reason 33); tests/e2e/images_test.py uses it.
+//   test_fail_vmxon  G  boolean                 default 0. TEST ONLY: gives VMXON a VMXON region
+//                                               with a wrong revision identifier, so VMXON
+//                                               itself fails (VMfailInvalid); tests/e2e checks
+//                                               that the machine is left as the firmware gave it.
 // Rules checked by finalize_config:
 //   - at least one guest; every guest has an image;
 //   - a guest running `idle` has tick_hz > 0;
@@ -124,8 +128,9 @@ enum class ConfigKey : std::uint8_t {
     debug_break,
     debug_guest,
     test_corrupt_guest_state,
+    test_fail_vmxon,
 };
-inline constexpr unsigned config_key_count = 16;
+inline constexpr unsigned config_key_count = 17;
 const char* config_key_name(ConfigKey key);
 
 // Where a value came from. `none` means the default (or, for a guest, the inherited global).
@@ -167,6 +172,7 @@ struct Config {
     std::uint64_t tsc_hz = 0; // 64 bits: TSCs above 4.29 GHz exist
     DebugBreak debug_break = DebugBreak::none;
     char debug_guest[max_name_length + 1] = {}; // "" = the first guest entered
+    bool test_fail_vmxon = false;               // test only: see the key list above
     GuestConfig guests[max_guests] = {};
     unsigned guest_count = 0;
     ValueOrigin origin[config_key_count] = {}; // global keys set explicitly

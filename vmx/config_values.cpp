@@ -22,6 +22,7 @@ constexpr KeyInfo key_table[] = {
     {ConfigKey::debug_break, in_global, Kind::debug_break, 0, 0, false},
     {ConfigKey::debug_guest, in_global, Kind::guest_name, 0, 0, false},
     {ConfigKey::test_corrupt_guest_state, in_guest, Kind::boolean, 0, 0, false},
+    {ConfigKey::test_fail_vmxon, in_global, Kind::boolean, 0, 0, false},
 };
 static_assert(sizeof key_table / sizeof key_table[0] == config_key_count);
 
@@ -295,8 +296,10 @@ void unknown_key(Text& msg, Span name, std::uint8_t scope) {
         msg.str(" (keys here:");
         const char* sep = " ";
         for (const KeyInfo& k : key_table) {
-            // The test-only key works but is not advertised to users.
-            if ((k.scope & scope) == 0 || k.key == ConfigKey::test_corrupt_guest_state) continue;
+            // The test-only keys work but are not advertised to users.
+            if ((k.scope & scope) == 0 || k.key == ConfigKey::test_corrupt_guest_state ||
+                k.key == ConfigKey::test_fail_vmxon)
+                continue;
             msg.str(sep).str(config_key_name(k.key));
             sep = ", ";
         }
@@ -319,6 +322,8 @@ bool assign(Target t, const KeyInfo& k, Span v, ValueOrigin where, ConfigResult&
         ok = assign_boolean(v, b, msg);
         if (ok && k.key == ConfigKey::test_corrupt_guest_state) {
             if (t.guest != nullptr) t.guest->test_corrupt_guest_state = b;
+        } else if (ok && k.key == ConfigKey::test_fail_vmxon) {
+            t.cfg.test_fail_vmxon = b;
         } else if (ok) {
             (t.guest != nullptr ? t.guest->yield_on_hlt : t.cfg.yield_on_hlt) = b;
         }

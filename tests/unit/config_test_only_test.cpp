@@ -72,3 +72,22 @@ TEST_CASE("test_corrupt_guest_state: not listed among the keys a user is shown")
     CHECK(e.find("keys here:") != std::string::npos);
     CHECK(e.find("test_corrupt_guest_state") == std::string::npos);
 }
+
+TEST_CASE("test_fail_vmxon: a global test-only key, off by default, hidden, reported when set") {
+    CHECK(load(two_guests) == "");
+    CHECK_FALSE(g_cfg.test_fail_vmxon);
+    CHECK(json().find("test_fail_vmxon") == std::string::npos);
+    CHECK(load(std::string("test_fail_vmxon = 1\n") + two_guests) == "");
+    CHECK(g_cfg.test_fail_vmxon);
+    CHECK(json().find("\"test_fail_vmxon\":true") != std::string::npos);
+    CHECK(load(two_guests, "test_fail_vmxon=yes") == "");
+    CHECK(g_cfg.test_fail_vmxon);
+    // Global only: inside a guest section it is an error naming the line and the key.
+    const std::string in_guest = load("[guest a]\nimage = spin\ntest_fail_vmxon = 1\n");
+    CHECK(in_guest.find("metronome.cfg:3") != std::string::npos);
+    CHECK(in_guest.find("test_fail_vmxon") != std::string::npos);
+    // Not advertised in the list of keys an unknown key gets.
+    const std::string unknown = load(std::string("zzzzzzzzzz = 1\n") + two_guests);
+    CHECK(unknown.find("keys here") != std::string::npos);
+    CHECK(unknown.find("test_fail_vmxon") == std::string::npos);
+}

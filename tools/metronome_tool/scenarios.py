@@ -35,6 +35,10 @@ def seed(yield_on_hlt):
 RETURN_TO_FIRMWARE = _config("fixed", 1, [("a", "spin", {}), ("b", "idle", {"tick_hz": 1000})],
                              duration_ms=20).replace("on_finish = shutdown", "on_finish = return_to_firmware")
 
+# VMXON itself fails (test-only switch: a wrong revision identifier in the VMXON region); the
+# test checks that nothing ran, the error is in words, and the machine went back unchanged.
+VMXON_FAILURE = RETURN_TO_FIRMWARE.replace("policy = fixed", "policy = fixed\ntest_fail_vmxon = 1")
+
 SCENARIOS = {
     "seed-yield1": seed(1),
     "seed-yield0": seed(0),
@@ -47,4 +51,5 @@ SCENARIOS = {
                                              ("crash", "crash", {"tick_hz": 100, "param": 10}),
                                              ("off", "powerdown", {"tick_hz": 100, "param": 5})]),
     "return-to-firmware": RETURN_TO_FIRMWARE,
+    "vmxon-failure": VMXON_FAILURE,
 }

@@ -58,7 +58,8 @@ void VmxRoot::restore_firmware_gdt() {
     gdt_changed_ = false;
 }
 
-bool VmxRoot::enter(const VmxCaps& caps, void* vmxon_page, void* gdt_page, Text& error) {
+bool VmxRoot::enter(const VmxCaps& caps, void* vmxon_page, void* gdt_page, Text& error,
+                    bool test_fail_vmxon) {
     const FeatureControlDecision fc = decide_feature_control(rdmsr(msr::ia32_feature_control));
     feature_control_words_ = fc.words;
     if (fc.action == FeatureControlAction::locked_off) {
@@ -76,7 +77,7 @@ bool VmxRoot::enter(const VmxCaps& caps, void* vmxon_page, void* gdt_page, Text&
     cr_changed_ = true;
 
     // The VMXON region starts with the VMCS revision identifier (SDM "VMXON Region").
-    *static_cast<std::uint32_t*>(vmxon_page) = caps.vmcs_revision();
+    *static_cast<std::uint32_t*>(vmxon_page) = caps.vmcs_revision() ^ (test_fail_vmxon ? 1u : 0u);
     const VmxStatus status = vmxon(reinterpret_cast<std::uint64_t>(vmxon_page));
     if (status != VmxStatus::ok) {
         error.str("VMXON failed: ").str(status == VmxStatus::fail_invalid ? "VMfailInvalid (bad VMXON region or revision)"

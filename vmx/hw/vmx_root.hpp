@@ -14,7 +14,9 @@ namespace vmx::hw {
 class VmxRoot {
   public:
     // `vmxon_page` and `gdt_page`: zeroed, 4 KiB-aligned, identity-mapped pages.
-    bool enter(const VmxCaps& caps, void* vmxon_page, void* gdt_page, Text& error);
+    // `test_fail_vmxon` (test only): a wrong revision identifier makes VMXON itself fail.
+    bool enter(const VmxCaps& caps, void* vmxon_page, void* gdt_page, Text& error,
+               bool test_fail_vmxon = false);
     // VMXOFF, then CR4/CR0 and the firmware's GDT back. Safe to call when not in VMX operation.
     bool leave(Text& error);
 
