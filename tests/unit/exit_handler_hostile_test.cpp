@@ -18,33 +18,9 @@ using vmx::Field;
 
 namespace {
 
-struct Guest {
-    std::vector<std::uint8_t> memory = std::vector<std::uint8_t>(2 << 20);
-    vmx::GuestContext context;
-    FakeVmcs vmcs;
-    FakeServices services;
-
-    Guest() {
-        context.name = "h";
-        context.memory = memory.data();
-        context.memory_size = memory.size();
-        const vmx::GuestIdentity id{0, "h", "hostile_msr", 0, 0, 1000};
-        const char* reason = nullptr;
-        vmx::prepare_guest_memory(memory.data(), memory.size(), id, &reason);
-        vmcs.set(Field::guest_rip, 0x10000);
-        vmcs.set(Field::guest_cr3, 0x1000);
-        vmcs.set(Field::guest_rflags, 0x202);
-    }
-    ExitOutcome exit(std::uint16_t reason, std::uint64_t qualification = 0, std::uint64_t length = 2) {
-        vmcs.set(Field::exit_reason, reason);
-        vmcs.set(Field::exit_qualification, qualification);
-        vmcs.set(Field::exit_instruction_length, length);
-        return vmx::handle_exit(context, vmcs, services);
-    }
-    std::uint8_t injected_vector() const {
-        const auto d = vmx::decode_interruption_info(static_cast<std::uint32_t>(vmcs.get(Field::entry_interruption_info)));
-        return d.valid ? d.vector : 0xff;
-    }
+struct Guest : testing_support::ExitFixture {
+    vmx::GuestContext& context = guest;
+    Guest() : ExitFixture("h") {}
 };
 
 // MOV to/from CR qualification (SDM "Exit Qualification for Control-Register Accesses").

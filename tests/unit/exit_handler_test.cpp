@@ -16,33 +16,7 @@ using vmx::Field;
 
 namespace {
 
-struct Fixture {
-    std::vector<std::uint8_t> memory = std::vector<std::uint8_t>(2 << 20);
-    vmx::GuestContext guest;
-    FakeVmcs vmcs;
-    FakeServices services;
-
-    Fixture() {
-        guest.name = "g";
-        guest.memory = memory.data();
-        guest.memory_size = memory.size();
-        const vmx::GuestIdentity id{0, "g", "spin", 0, 0, 1000};
-        const char* reason = nullptr;
-        vmx::prepare_guest_memory(memory.data(), memory.size(), id, &reason);
-        vmcs.set(Field::guest_rip, 0x10000);
-        vmcs.set(Field::guest_cr3, 0x1000);
-        vmcs.set(Field::guest_rflags, 0x202);
-    }
-    ExitOutcome exit(std::uint16_t reason, std::uint64_t qualification = 0, std::uint64_t length = 2) {
-        vmcs.set(Field::exit_reason, reason);
-        vmcs.set(Field::exit_qualification, qualification);
-        vmcs.set(Field::exit_instruction_length, length);
-        return vmx::handle_exit(guest, vmcs, services);
-    }
-    std::uint64_t io(std::uint16_t port, unsigned size, bool in) {
-        return (static_cast<std::uint64_t>(port) << 16) | (size - 1) | (in ? 8u : 0u);
-    }
-};
+using Fixture = testing_support::ExitFixture;
 
 } // namespace
 

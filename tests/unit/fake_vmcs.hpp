@@ -6,6 +6,8 @@
 #include <vector>
 
 #include "vmx/exit_handler.hpp"
+#include "vmx/guest_layout.hpp"
+#include "vmx/interruption.hpp"
 #include "vmx/vmcs_access.hpp"
 
 namespace testing_support {
@@ -52,6 +54,42 @@ class FakeServices final : public vmx::ExitServices {
     std::vector<std::string> lines;
     std::vector<std::uint8_t> eoi;
     std::uint64_t xcr0_supported = 0xe7;  // x87, SSE, AVX, AVX-512
+};
+
+// One guest in 2 MiB of prepared memory with a fake VMCS, about to take an exit: the fixture of
+// the exit-handler tests.
+struct ExitFixture {
+    std::vector<std::uint8_t> memory = std::vector<std::uint8_t>(2 << 20);
+    vmx::GuestContext guest;
+    FakeVmcs vmcs;
+    FakeServices services;
+
+    explicit ExitFixture(const char* name = "g") {
+        guest.name = name;
+        guest.memory = memory.data();
+        guest.memory_size = memory.size();
+        const vmx::GuestIdentity id{0, name, "spin", 0, 0, 1000};
+        const char* reason = nullptr;
+        vmx::prepare_guest_memory(memory.data(), memory.size(), id, &reason);
+        vmcs.set(vmx::Field::guest_rip, 0x10000);
+        vmcs.set(vmx::Field::guest_cr3, 0x1000);
+        vmcs.set(vmx::Field::guest_rflags, 0x202);
+    }
+    vmx::ExitOutcome exit(std::uint16_t reason, std::uint64_t qualification = 0, std::uint64_t length = 2) {
+        vmcs.set(vmx::Field::exit_reason, reason);
+        vmcs.set(vmx::Field::exit_qualification, qualification);
+        vmcs.set(vmx::Field::exit_instruction_length, length);
+        return vmx::handle_exit(guest, vmcs, services);
+    }
+    // I/O exit qualification: port, size in bytes, direction.
+    static std::uint64_t io(std::uint16_t port, unsigned size, bool in) {
+        return (static_cast<std::uint64_t>(port) << 16) | (size - 1) | (in ? 8u : 0u);
+    }
+    // The vector of the event set up for injection, or 0xff when none.
+    std::uint8_t injected_vector() const {
+        const auto d = vmx::decode_interruption_info(static_cast<std::uint32_t>(vmcs.get(vmx::Field::entry_interruption_info)));
+        return d.valid ? d.vector : 0xff;
+    }
 };
 
 } // namespace testing_support
