@@ -1,5 +1,7 @@
 #include "vmx/elf_image.hpp"
 
+#include "vmx/little_endian.hpp"
+
 #include "vmx/guest_layout.hpp"
 #include "vmx/text.hpp"
 
@@ -24,11 +26,7 @@ constexpr std::uint16_t pn_xnum = 0xffff;  // extended program-header numbering
 constexpr std::uint32_t pt_load = 1, pt_interp = 3, pt_tls = 7, pf_x = 1, pf_w = 2;
 
 // Little-endian reads at offsets the caller has checked against the size.
-std::uint64_t read_le(const std::uint8_t* p, unsigned bytes) {
-    std::uint64_t v = 0;
-    for (unsigned i = 0; i < bytes; ++i) v |= static_cast<std::uint64_t>(p[i]) << (8 * i);
-    return v;
-}
+std::uint64_t read_le(const std::uint8_t* p, unsigned bytes) { return load_le(p, bytes); }
 
 // [offset, offset + length) lies inside [0, size), without overflow.
 bool inside(std::uint64_t offset, std::uint64_t length, std::uint64_t size) {

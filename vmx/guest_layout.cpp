@@ -1,17 +1,13 @@
 #include "vmx/guest_layout.hpp"
 
+#include "vmx/little_endian.hpp"
 #include "vmx/segments.hpp"
 
 namespace vmx {
 namespace {
 
-void put_u64(std::uint8_t* p, std::uint64_t v) {
-    for (unsigned i = 0; i < 8; ++i) p[i] = static_cast<std::uint8_t>(v >> (8 * i));
-}
-
-void put_u32(std::uint8_t* p, std::uint32_t v) {
-    for (unsigned i = 0; i < 4; ++i) p[i] = static_cast<std::uint8_t>(v >> (8 * i));
-}
+void put_u64(std::uint8_t* p, std::uint64_t v) { store_le(p, v, 8); }
+void put_u32(std::uint8_t* p, std::uint32_t v) { store_le(p, v, 4); }
 
 void put_string(std::uint8_t* p, std::size_t capacity, const char* s) {
     std::size_t i = 0;
@@ -116,9 +112,7 @@ bool load_flat_image(std::uint8_t* memory, std::uint64_t memory_size, const std:
 std::uint64_t read_guest_u64(const std::uint8_t* memory, std::uint64_t memory_size,
                              std::uint64_t guest_physical) {
     if (guest_physical > memory_size || memory_size - guest_physical < 8) return 0;
-    std::uint64_t v = 0;
-    for (unsigned i = 0; i < 8; ++i) v |= static_cast<std::uint64_t>(memory[guest_physical + i]) << (8 * i);
-    return v;
+    return load_le(memory + guest_physical, 8);
 }
 
 } // namespace vmx

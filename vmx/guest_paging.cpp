@@ -1,5 +1,7 @@
 #include "vmx/guest_paging.hpp"
 
+#include "vmx/little_endian.hpp"
+
 namespace vmx {
 
 bool guest_linear_to_physical(const std::uint8_t* memory, std::uint64_t memory_size,
@@ -10,8 +12,7 @@ bool guest_linear_to_physical(const std::uint8_t* memory, std::uint64_t memory_s
         const unsigned shift = 12u + 9u * static_cast<unsigned>(level - 1);
         const std::uint64_t at = table + 8 * ((linear >> shift) & 511u);
         if (at > memory_size - 8 || memory_size < 8) return false;
-        std::uint64_t entry = 0;
-        for (unsigned i = 0; i < 8; ++i) entry |= static_cast<std::uint64_t>(memory[at + i]) << (8 * i);
+        const std::uint64_t entry = load_le(memory + at, 8);
         if ((entry & 1u) == 0) return false;
         const bool large = (level == 3 || level == 2) && (entry & (1u << 7)) != 0;
         if (large || level == 1) {

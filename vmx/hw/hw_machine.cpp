@@ -5,18 +5,12 @@
 #include "vmx/hw/debug_break.hpp"
 #include "vmx/hw/interrupt_masks.hpp"
 #include "vmx/hw/vmx_instructions.hpp"
+#include "vmx/little_endian.hpp"
 #include "vmx/msr.hpp"
 
 namespace vmx::hw {
 namespace {
 
-void put_u16(std::uint8_t* p, std::uint16_t v) {
-    p[0] = static_cast<std::uint8_t>(v);
-    p[1] = static_cast<std::uint8_t>(v >> 8);
-}
-void put_u32(std::uint8_t* p, std::uint32_t v) {
-    for (unsigned i = 0; i < 4; ++i) p[i] = static_cast<std::uint8_t>(v >> (8 * i));
-}
 
 void load_msrs(const HwGuest& g, bool rdtscp) {
     wrmsr(msr::ia32_kernel_gs_base, g.kernel_gs_base);
@@ -68,8 +62,8 @@ void HwMachine::init(HwGuest* guests, std::size_t count, std::uint64_t xsave_mas
 // values; with XSTATE_BV = 0 in the XSAVE header every component is loaded in its initial
 // configuration (SDM "XRSTOR": "init optimization"), so a guest starts with clean registers.
 void HwMachine::init_extended_state(std::uint8_t* area) {
-    put_u16(area, 0x037f);
-    put_u32(area + 24, 0x1f80);
+    store_le(area, 0x037f, 2);
+    store_le(area + 24, 0x1f80, 4);
 }
 
 void HwMachine::save_extended(std::uint8_t* area) {

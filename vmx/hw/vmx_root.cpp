@@ -4,6 +4,7 @@
 #include "vmx/feature_control.hpp"
 #include "vmx/hw/cpu.hpp"
 #include "vmx/hw/vmx_instructions.hpp"
+#include "vmx/little_endian.hpp"
 #include "vmx/msr.hpp"
 #include "vmx/segments.hpp"
 
@@ -17,9 +18,6 @@ void copy_bytes(std::uint8_t* to, const std::uint8_t* from, std::size_t n) {
     for (std::size_t i = 0; i < n; ++i) to[i] = from[i];
 }
 
-void put_u64(std::uint8_t* p, std::uint64_t v) {
-    for (unsigned i = 0; i < 8; ++i) p[i] = static_cast<std::uint8_t>(v >> (8 * i));
-}
 
 } // namespace
 
@@ -39,8 +37,8 @@ bool VmxRoot::install_host_gdt(void* gdt_page, Text& error) {
     tss_base_ = reinterpret_cast<std::uint64_t>(page + tss_offset);
     // No I/O permission bitmap: the offset points past the TSS limit.
     page[tss_offset + 0x66] = static_cast<std::uint8_t>(tss_size);
-    put_u64(page + tr_offset, tss64_descriptor_low(tss_base_, tss_size - 1));
-    put_u64(page + tr_offset + 8, tss64_descriptor_high(tss_base_));
+    store_le(page + tr_offset, tss64_descriptor_low(tss_base_, tss_size - 1), 8);
+    store_le(page + tr_offset + 8, tss64_descriptor_high(tss_base_), 8);
     const DescriptorTablePointer ours{static_cast<std::uint16_t>(tr_offset + 15), reinterpret_cast<std::uint64_t>(page)};
     lgdt(ours);
     ltr(static_cast<std::uint16_t>(tr_offset));
