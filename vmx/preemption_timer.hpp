@@ -51,6 +51,13 @@ constexpr std::uint64_t tsc_ticks_to_us(std::uint64_t ticks, std::uint64_t tsc_h
     return sat_add(sat_mul(q, us_per_s), num / hz + round_up);
 }
 
+// The early-expiry erratum's bound (see preemption_timer_value): the largest timer value with
+// value * EAX < 2^25 * EBX when CPUID.15H reports both (2^25 * EBX < 2^57 fits), else no bound.
+constexpr std::uint64_t preemption_timer_erratum_limit(std::uint32_t cpuid15_eax, std::uint32_t cpuid15_ebx) {
+    if (cpuid15_eax == 0 || cpuid15_ebx == 0) return timer_math::max64;
+    return ((static_cast<std::uint64_t>(cpuid15_ebx) << 25) - 1) / cpuid15_eax;
+}
+
 struct PreemptionTimerValue {
     std::uint32_t value;               // for the VMCS "VMX-preemption timer value" field
     std::uint64_t tsc_ticks_requested; // the slice in TSC ticks
@@ -88,14 +95,11 @@ constexpr PreemptionTimerValue preemption_timer_value(std::uint64_t slice_us,
         units = 0xffffffffu;
         out.clamped_high = true;
     }
-    if (cpuid15_eax != 0 && cpuid15_ebx != 0) {
-        // The largest units with units * EAX < 2^25 * EBX; 2^25 * EBX < 2^57 fits.
-        std::uint64_t limit = ((static_cast<std::uint64_t>(cpuid15_ebx) << 25) - 1) / cpuid15_eax;
-        if (limit == 0 && slice_us != 0) limit = 1; // an absurd leaf; keep the slice non-zero
-        if (units > limit) {
-            units = limit;
-            out.erratum_capped = true;
-        }
+    std::uint64_t limit = preemption_timer_erratum_limit(cpuid15_eax, cpuid15_ebx);
+    if (limit == 0 && slice_us != 0) limit = 1; // an absurd leaf; keep the slice non-zero
+    if (units > limit) {
+        units = limit;
+        out.erratum_capped = true;
     }
     out.value = static_cast<std::uint32_t>(units);
     out.tsc_ticks_programmed = units << rate;

@@ -195,9 +195,9 @@ bool write_vmcs(const SessionSetup& s, std::size_t i, const Cpu& cpu, const Host
     return true;
 }
 
+// The largest value the run loop may program: the early-expiry erratum's bound, within 32 bits.
 std::uint32_t erratum_timer_limit(const SessionSetup& s) {
-    if (s.cpuid15_eax == 0 || s.cpuid15_ebx == 0) return 0xffffffffu;
-    const std::uint64_t limit = ((static_cast<std::uint64_t>(s.cpuid15_ebx) << 25) - 1) / s.cpuid15_eax;
+    const std::uint64_t limit = preemption_timer_erratum_limit(s.cpuid15_eax, s.cpuid15_ebx);
     return limit > 0xffffffffu ? 0xffffffffu : (limit == 0 ? 1u : static_cast<std::uint32_t>(limit));
 }
 
