@@ -92,6 +92,8 @@ const char* need_words(Need n) {
         return "the HLT activity state (IA32_VMX_MISC[6])";
     case need_unrestricted_guest:
         return "unrestricted guest (optional: only guests that start with paging off need it)";
+    case need_vpid:
+        return "VPID (optional)";
     }
     return "?";
 }
@@ -104,7 +106,8 @@ constexpr Need all_needs[] = {need_vmx,
                               need_ept,
                               need_hlt_exiting,
                               need_hlt_activity,
-                              need_unrestricted_guest};
+                              need_unrestricted_guest,
+                              need_vpid};
 
 const char* yes_no(bool b) {
     return b ? "yes" : "no";
@@ -204,8 +207,62 @@ const char* need_key(Need n) {
         return "hlt_activity";
     case need_unrestricted_guest:
         return "unrestricted_guest";
+    case need_vpid:
+        return "vpid";
     }
     return "?";
+}
+
+const char* need_reason(Need n) {
+    switch (n) {
+    case need_vmx:
+        return "Metronome is a VMX hypervisor; this CPU (or the emulator or hypervisor it runs "
+               "under) does not offer VMX";
+    case need_vmx_enabled:
+        return "the firmware locked VMX off; only a firmware setting can turn it on";
+    case need_secondary_controls:
+        return "EPT is a secondary control";
+    case need_preemption_timer:
+        return "it is what ends every slice: without it a guest could keep the CPU as long as it "
+               "likes, and Metronome has no other slice timer";
+    case need_save_preemption_timer:
+        return "without it the timer is re-armed from the TSC at every VM entry";
+    case need_ept:
+        return "it is how each guest's memory is isolated from the host and the other guests; "
+               "Metronome has no shadow paging";
+    case need_hlt_exiting:
+        return "yield_on_hlt = 1 and = 0 are the two behaviours Metronome offers";
+    case need_hlt_activity:
+        return "a guest that halts natively (yield_on_hlt = 0) must be re-entered halted when "
+               "its next slice starts";
+    case need_unrestricted_guest:
+        return "not needed: every guest starts in 64-bit mode with paging on";
+    case need_vpid:
+        return "without it the guests' TLB entries are flushed at every VM entry and exit";
+    }
+    return "?";
+}
+
+void describe_cpu_refusal(const Capabilities& caps, Text& out) {
+    if (caps.can_run()) return;
+    out.str("this CPU cannot run Metronome: it lacks ");
+    bool first = true;
+    for (Need n : all_needs) {
+        if ((caps.lacks & n) == 0 || (n & optional_needs) != 0) continue;
+        if (!first) out.str("; ");
+        out.str(need_words(n)).str(": ").str(need_reason(n));
+        first = false;
+    }
+}
+
+void describe_cpu_fallbacks(const Capabilities& caps, Text& out) {
+    bool first = true;
+    for (Need n : all_needs) {
+        if ((caps.lacks & n) == 0 || (n & optional_needs) == 0) continue;
+        if (!first) out.str("; ");
+        out.str("no ").str(need_key(n)).str(": ").str(need_reason(n));
+        first = false;
+    }
 }
 
 Capabilities assess_capabilities(const CpuFacts& f) {
@@ -250,6 +307,7 @@ Capabilities assess_capabilities(const CpuFacts& f) {
     if (!r.hlt_exiting) lacks |= need_hlt_exiting;
     if (!r.hlt_activity) lacks |= need_hlt_activity;
     if (!r.unrestricted_guest) lacks |= need_unrestricted_guest;
+    if (!r.vpid) lacks |= need_vpid;
     r.lacks = lacks;
     return r;
 }
@@ -311,9 +369,13 @@ void write_capability_report(const CpuFacts& f, Text& out) {
     }
     out.chr('\n');
     if (r.can_run()) {
-        out.str("Verdict: this CPU can run Metronome (guests must start with paging on)\n");
+        out.str("Verdict: this CPU can run Metronome, with fallbacks: ");
+        describe_cpu_fallbacks(r, out);
+        out.chr('\n');
     } else {
-        out.str("Verdict: Metronome cannot run on this CPU\n");
+        out.str("Verdict: ");
+        describe_cpu_refusal(r, out);
+        out.chr('\n');
     }
 }
 

@@ -43,19 +43,23 @@ enum class FeatureControl : std::uint8_t {
     locked_vmx_off, // locked with VMXON outside SMX disabled: only a firmware change helps
 };
 
-// The things Metronome needs, as bits of Capabilities::lacks.
+// The things Metronome needs, as bits of Capabilities::lacks. The optional ones have a fallback
+// that Metronome uses instead (need_fallback says which); the others are refused before VMXON,
+// with the reason (need_reason).
 enum Need : std::uint16_t {
     need_vmx = 1u << 0,
     need_vmx_enabled = 1u << 1, // IA32_FEATURE_CONTROL not locked with VMX off
     need_secondary_controls = 1u << 2,
     need_preemption_timer = 1u << 3,
-    need_save_preemption_timer = 1u << 4,
+    need_save_preemption_timer = 1u << 4, // optional: re-armed from the TSC instead
     need_ept = 1u << 5,         // EPT with 4-level walks and write-back paging structures
     need_hlt_exiting = 1u << 6, // settable to 1 and to 0 (yield_on_hlt on and off)
     need_hlt_activity = 1u << 7,
-    need_unrestricted_guest = 1u << 8, // optional: guests that start with paging off
+    need_unrestricted_guest = 1u << 8, // optional: only guests that start with paging off
+    need_vpid = 1u << 9,               // optional: without it TLBs are flushed on every switch
 };
-inline constexpr std::uint16_t optional_needs = need_unrestricted_guest;
+inline constexpr std::uint16_t optional_needs =
+    need_unrestricted_guest | need_save_preemption_timer | need_vpid;
 
 struct Capabilities {
     bool vmx = false;
@@ -86,5 +90,12 @@ void write_capability_report(const CpuFacts& facts, Text& out);
 void write_capability_json(const CpuFacts& facts, Text& out);
 // Short names of the Need bits, for messages and the JSON ("preemption_timer").
 const char* need_key(Need n);
+// Why Metronome needs it (a required need), or what it does without it (an optional one).
+const char* need_reason(Need n);
+// "this CPU cannot run Metronome: it lacks A: why; B: why" for the required needs that are
+// lacking; nothing when it can run.
+void describe_cpu_refusal(const Capabilities& caps, Text& out);
+// The fallbacks a run on this CPU uses, one "; "-separated phrase each ("" when none).
+void describe_cpu_fallbacks(const Capabilities& caps, Text& out);
 
 } // namespace vmx

@@ -63,15 +63,16 @@ GuestControls resolve_guest_controls(const GuestControlRequest& req, const VmxCa
     g.vpid = (g.secondary & proc2::enable_vpid) != 0;
 
     // VM exit: return to a 64-bit host, take the interrupt vector with the exit (the host runs
-    // with interrupts off), switch EFER and PAT, and keep what is left of the preemption timer so
-    // a slice can continue where it stopped.
+    // with interrupts off), switch EFER and PAT. Optional: keep what is left of the preemption
+    // timer, so a slice can continue where it stopped without a TSC read; without it the run
+    // loop re-arms the timer from the slice's absolute deadline (vmx/hypervisor.hpp).
     const std::uint32_t exit_want = exit_ctl::host_address_space_size |
                                     exit_ctl::acknowledge_interrupt_on_exit | exit_ctl::save_efer |
                                     exit_ctl::load_efer | exit_ctl::save_pat | exit_ctl::load_pat |
-                                    exit_ctl::save_preemption_timer |
                                     // DR7 and IA32_DEBUGCTL are per guest (SDM "VM-Exit Controls").
                                     exit_ctl::save_debug_controls;
-    g.exit = resolve_into(g, ControlSet::exit, exit_want, 0, 0, caps);
+    g.exit = resolve_into(g, ControlSet::exit, exit_want, exit_ctl::save_preemption_timer, 0, caps);
+    g.saves_preemption_timer = (g.exit & exit_ctl::save_preemption_timer) != 0;
 
     // VM entry: load the guest's EFER and PAT; 64-bit guests enter in IA-32e mode. Entry to SMM
     // and deactivate dual-monitor treatment must be 0 outside SMM (SDM "Checks on VM-Entry

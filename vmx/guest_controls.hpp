@@ -1,7 +1,8 @@
 // The five control words for one Metronome guest, resolved against a CPU's capability MSRs.
 // Every control Metronome depends on is mandatory: if the CPU refuses one, the guest does not run
 // and the failure names the bit, the control word and the MSR. A few conveniences for the guest
-// (VPID, RDTSCP, INVPCID) are taken only where the CPU allows them. XSAVES/XRSTORS stays off:
+// (VPID, RDTSCP, INVPCID, saving the preemption timer's value) are taken only where the CPU
+// allows them. XSAVES/XRSTORS stays off:
 // IA32_XSS is not switched per guest, so a guest gets #UD for them, as on a CPU without them.
 #pragma once
 #include <cstdint>
@@ -36,6 +37,7 @@ struct GuestControls {
     std::uint32_t pin = 0, primary = 0, secondary = 0, exit = 0, entry = 0;
     bool ok = false;   // failure_count == 0 and ept_ok
     bool vpid = false; // "enable VPID" is set (asked for and allowed)
+    bool saves_preemption_timer = false; // "save VMX-preemption timer value" is set (allowed)
     // "enable EPT" is granted and EPT_VPID_CAP reports 4-level walks and WB paging structures.
     bool ept_ok = false;
     std::uint64_t ept_missing = 0; // ept_cap bits that are 0 although EPT is granted

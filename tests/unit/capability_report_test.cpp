@@ -114,7 +114,8 @@ TEST_CASE("capability report: no VMX says so, reads no MSR and says Metronome ca
     CHECK(has(text, "VMX: absent"));
     CHECK(has(text, "Running under a hypervisor: yes"));
     CHECK(has(text, "Metronome would lack: VMX"));
-    CHECK(has(text, "Metronome cannot run"));
+    CHECK(has(text, "Verdict: this CPU cannot run Metronome: it lacks VMX (CPUID.1:ECX[5] = 0): "
+                    "Metronome is a VMX hypervisor"));
     CHECK_FALSE(has(text, "IA32_FEATURE_CONTROL"));
     const std::string line = json(f);
     CHECK(line.rfind("METRONOME-CAPS {", 0) == 0);
@@ -168,9 +169,50 @@ TEST_CASE("capability report: Nehalem lacks only unrestricted guest, which is op
     const std::string text = report(f);
     CHECK(has(text, "counts every 2^5 TSC ticks"));
     CHECK(has(text, "Metronome would lack: unrestricted guest (optional"));
-    CHECK(has(text, "Verdict: this CPU can run Metronome"));
+    CHECK(has(text, "Verdict: this CPU can run Metronome, with fallbacks: no unrestricted_guest: "
+                    "not needed: every guest starts in 64-bit mode with paging on"));
     const std::string line = json(f);
     CHECK(has(line, "\"lacks\":[],\"lacks_optional\":[\"unrestricted_guest\"]"));
+}
+
+TEST_CASE("capability report: without VPID or saving the timer it runs, and says how") {
+    FakeMsrs fake = fake_from_file("bochs-2.7-corei7_skylake_x.txt");
+    fake.values[0x48b] &= ~(1ull << 37);     // secondary allowed-1 "enable VPID"
+    fake.values[0x483] &= ~(1ull << 54);     // exit allowed-1 "save VMX-preemption timer value"
+    fake.values[0x48f] &= ~(1ull << 54);
+    const vmx::CpuFacts f = intel_facts(fake);
+    const auto caps = vmx::assess_capabilities(f);
+    CHECK(caps.lacks == (vmx::need_vpid | vmx::need_save_preemption_timer));
+    CHECK(caps.can_run());
+    vmx::FixedText<512> fallbacks;
+    vmx::describe_cpu_fallbacks(caps, fallbacks);
+    CHECK(std::string(fallbacks.c_str()) ==
+          "no save_preemption_timer: without it the timer is re-armed from the TSC at every VM "
+          "entry; no vpid: without it the guests' TLB entries are flushed at every VM entry and "
+          "exit");
+    vmx::FixedText<64> refusal;
+    vmx::describe_cpu_refusal(caps, refusal);
+    CHECK(std::string(refusal.c_str()).empty());
+    CHECK(has(json(f), "\"lacks\":[],\"lacks_optional\":[\"save_preemption_timer\",\"vpid\"]"));
+}
+
+TEST_CASE("capability report: a Core 2 without EPT and preemption timer is refused with reasons") {
+    FakeMsrs fake = fake_from_file("bochs-2.7-core2_penryn_t9600.txt");
+    const vmx::CpuFacts f = intel_facts(fake);
+    const auto caps = vmx::assess_capabilities(f);
+    CHECK_FALSE(caps.can_run());
+    CHECK((caps.lacks & (vmx::need_ept | vmx::need_preemption_timer)) ==
+          (vmx::need_ept | vmx::need_preemption_timer));
+    vmx::FixedText<1024> refusal;
+    vmx::describe_cpu_refusal(caps, refusal);
+    const std::string why = refusal.c_str();
+    CHECK(has(why, "this CPU cannot run Metronome: it lacks the VMX preemption timer: it is what "
+                   "ends every slice"));
+    CHECK(has(why, "EPT with 4-level walks and write-back paging structures: it is how each "
+                   "guest's memory is isolated"));
+    // Optional needs are never reasons for a refusal.
+    CHECK_FALSE(has(why, "VPID"));
+    CHECK_FALSE(has(why, "unrestricted"));
 }
 
 TEST_CASE("capability report: firmware that locked VMX off is named as the reason") {
@@ -183,7 +225,7 @@ TEST_CASE("capability report: firmware that locked VMX off is named as the reaso
     CHECK_FALSE(caps.can_run());
     const std::string text = report(f);
     CHECK(has(text, "firmware locked VMX off: Metronome cannot run"));
-    CHECK(has(text, "Verdict: Metronome cannot run on this CPU"));
+    CHECK(has(text, "Verdict: this CPU cannot run Metronome: it lacks VMX enabled by the firmware"));
     CHECK(has(json(f), "\"feature_control_state\":\"locked_vmx_off\""));
 }
 
@@ -221,7 +263,7 @@ TEST_CASE("capability MSRs: optional ones are read only when they exist") {
         const vmx::CpuFacts f = intel_facts(fake);
         CHECK(fake.reads.count(0x48b) == 1);
         CHECK(fake.reads.count(0x48c) == 0);
-        CHECK(vmx::assess_capabilities(f).lacks == vmx::need_ept);
+        CHECK(vmx::assess_capabilities(f).lacks == (vmx::need_ept | vmx::need_vpid));
     }
     SUBCASE("no IA32_VMX_BASIC[55]: no TRUE MSRs") {
         fake.values[0x480] &= ~(1ull << 55);
@@ -247,7 +289,7 @@ TEST_CASE("capability report: a missing preemption timer or HLT activity state s
     const std::string text = report(f);
     CHECK(has(text, "Preemption timer: no"));
     CHECK(has(text, "the VMX preemption timer, the HLT activity state"));
-    CHECK(has(text, "Verdict: Metronome cannot run on this CPU"));
+    CHECK(has(text, "Verdict: this CPU cannot run Metronome: it lacks the VMX preemption timer"));
     CHECK(has(json(f), "\"lacks\":[\"preemption_timer\",\"hlt_activity\"]"));
 }
 

@@ -41,6 +41,19 @@ inline std::vector<std::filesystem::path> vmx_caps_files() {
     return list_files(vmx_caps_dir());
 }
 
+// What the capability files say about Metronome, written down here independently of the code
+// that decides it, so the tests over "every CPU in testdata" can check each verdict:
+//  - refused: Bochs' Core 2 (Penryn) model has neither EPT nor the VMX preemption timer;
+//  - without unrestricted guest (an optional need): the Nehalem i7-870 and Bochs' Lynnfield.
+inline bool refused_cpu(const std::filesystem::path& file) {
+    return file.filename() == "bochs-2.7-core2_penryn_t9600.txt";
+}
+inline bool lacks_unrestricted_guest(const std::filesystem::path& file) {
+    const std::string name = file.filename().string();
+    return name == "nehalem-i7-870.txt" || name == "bochs-2.7-corei5_lynnfield_750.txt" ||
+           refused_cpu(file);
+}
+
 // The whole file as bytes; empty when it cannot be read (tests check for that).
 inline std::string load(const std::filesystem::path& path) {
     std::ifstream in(path, std::ios::binary);

@@ -27,7 +27,7 @@ def write_bochsrc(work_dir: pathlib.Path, ips=DEFAULT_IPS, cpu_model=DEFAULT_CPU
     return bochsrc
 
 
-def prepare(work_dir, efi, config_text, ips=DEFAULT_IPS, files=None):
+def prepare(work_dir, efi, config_text, ips=DEFAULT_IPS, files=None, cpu_model=DEFAULT_CPU):
     """Fills work_dir with esp.img, bochsrc and cont.rc; returns the command line. `files`: more
     files for the ESP, {path on the ESP (e.g. "guests/a.elf"): bytes} (esp.make_esp)."""
     work_dir = pathlib.Path(work_dir)
@@ -35,7 +35,7 @@ def prepare(work_dir, efi, config_text, ips=DEFAULT_IPS, files=None):
     for old in ("serial.txt", "bochs.log"):
         (work_dir / old).unlink(missing_ok=True)
     esp.make_esp(work_dir / "esp.img", efi, {**(files or {}), "metronome.cfg": config_text})
-    bochsrc = write_bochsrc(work_dir, ips=ips)
+    bochsrc = write_bochsrc(work_dir, ips=ips, cpu_model=cpu_model)
     # The built-in debugger stops before the first instruction: continue, and quit if the
     # simulation ever drops back to the prompt.
     (work_dir / "cont.rc").write_text("c\nquit\n")
@@ -43,8 +43,8 @@ def prepare(work_dir, efi, config_text, ips=DEFAULT_IPS, files=None):
 
 
 def run(efi, config_text, work_dir, timeout=120.0, ips=DEFAULT_IPS, on_line=None,
-        progress=True, files=None):
-    cmd = prepare(work_dir, efi, config_text, ips=ips, files=files)
+        progress=True, files=None, cpu_model=DEFAULT_CPU):
+    cmd = prepare(work_dir, efi, config_text, ips=ips, files=files, cpu_model=cpu_model)
     work_dir = pathlib.Path(work_dir)
     return emulator.run("bochs", cmd, work_dir, work_dir / "serial.txt", timeout,
                         on_line=on_line, progress=progress)

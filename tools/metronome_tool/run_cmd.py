@@ -46,6 +46,10 @@ def register(sub):
     p.add_argument("--ips", type=int, default=scenarios.BENCH_IPS,
                    help="Bochs: emulated instructions (= TSC ticks) per emulated second "
                         "(default 10^9: one instruction is one nanosecond)")
+    p.add_argument("--cpu", default=bochs.DEFAULT_CPU, metavar="MODEL",
+                   help="Bochs: the emulated CPU (its `cpu: model=` name, default "
+                        f"{bochs.DEFAULT_CPU}); `--cpu list` lists Bochs 2.7's Intel models "
+                        "and what Metronome does on each")
     p.add_argument("--accel", choices=["tcg", "kvm"], default="tcg",
                    help="QEMU accelerator; kvm needs an Intel host with nested VMX")
     p.add_argument("--efi", type=pathlib.Path, help="boot this metronome.efi; do not build")
@@ -99,7 +103,8 @@ def _boot(args, efi, config_text, work_dir, on_line=None, progress=True):
     if args.platform == "bochs":
         files = dict(esp.parse_file_option(f) for f in getattr(args, "file", []))
         return bochs.run(efi, config_text, work_dir, timeout=timeout, ips=args.ips,
-                         on_line=on_line, progress=progress, files=files)
+                         on_line=on_line, progress=progress, files=files,
+                         cpu_model=getattr(args, "cpu", bochs.DEFAULT_CPU))
     return qemu.run(efi, config_text, work_dir, timeout=timeout,
                     accel=qemu.accel_for(args.platform, args.accel),
                     on_line=on_line, progress=progress)
