@@ -83,7 +83,8 @@ extern "C" EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE* system_table)
 
     const vmx::CpuFacts facts = boot::read_cpu_facts();
     boot::report_capabilities(facts);
-    const bool can_run = vmx::assess_capabilities(facts).can_run();
+    const vmx::Capabilities capabilities = vmx::assess_capabilities(facts);
+    const bool can_run = capabilities.can_run();
 
     // A bad configuration never reaches VMX: one error line, and the run ends here.
     bool ok = can_run;
@@ -102,6 +103,13 @@ extern "C" EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE* system_table)
             ok = false;
         } else if (can_run) {
             ok = boot::run_hypervisor(*loaded.config, facts);
+        } else {
+            // Guests were asked for on a CPU that cannot run them: say exactly why, before
+            // anything of VMX is touched.
+            vmx::FixedText<1024> line;
+            line.str("METRONOME-ERROR ");
+            vmx::describe_cpu_refusal(capabilities, line);
+            boot::print_line(line);
         }
         boot::release_guest_images();
     }

@@ -206,6 +206,7 @@ bool run_hypervisor(const vmx::Config& config, const vmx::CpuFacts& facts) {
     in.idle_method = result.idle_method;
     in.feature_control = result.feature_control;
     in.platform = facts.brand;
+    in.capabilities = vmx::assess_capabilities(facts);
     vmx::Text report(report_bytes, report_capacity);
     vmx::write_report_table(in, report);
     print_line(report);

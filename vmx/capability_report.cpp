@@ -255,6 +255,18 @@ void describe_cpu_refusal(const Capabilities& caps, Text& out) {
     }
 }
 
+void write_fallbacks_json(const Capabilities& caps, Text& out) {
+    out.chr('[');
+    bool first = true;
+    for (Need n : all_needs) {
+        if ((caps.lacks & n) == 0 || (n & optional_needs) == 0) continue;
+        if (!first) out.chr(',');
+        out.str("{\"lacks\":").json_string(need_key(n)).str(",\"instead\":").json_string(need_reason(n)).chr('}');
+        first = false;
+    }
+    out.chr(']');
+}
+
 void describe_cpu_fallbacks(const Capabilities& caps, Text& out) {
     bool first = true;
     for (Need n : all_needs) {

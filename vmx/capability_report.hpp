@@ -97,5 +97,7 @@ const char* need_reason(Need n);
 void describe_cpu_refusal(const Capabilities& caps, Text& out);
 // The fallbacks a run on this CPU uses, one "; "-separated phrase each ("" when none).
 void describe_cpu_fallbacks(const Capabilities& caps, Text& out);
+// The same as a JSON array: [{"lacks":"vpid","instead":"..."}, ...].
+void write_fallbacks_json(const Capabilities& caps, Text& out);
 
 } // namespace vmx

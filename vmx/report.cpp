@@ -164,7 +164,10 @@ void write_report_json(const ReportInput& in, Text& out) {
     out.str(",\"preemption_timer_rate\":").dec(in.timer_rate);
     out.str(",\"extended_state\":").json_string(in.extended_state);
     out.str(",\"idle_method\":").json_string(in.idle_method);
-    out.str(",\"feature_control\":").json_string(in.feature_control).str("},\"guests\":[");
+    out.str(",\"feature_control\":").json_string(in.feature_control);
+    out.str(",\"fallbacks\":");
+    write_fallbacks_json(in.capabilities, out);
+    out.str("},\"guests\":[");
     for (std::size_t i = 0; i < in.guest_count; ++i) {
         if (i != 0) out.chr(',');
         guest_json(in, i, out);

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "vmx/capability_report.hpp"
 #include "vmx/config.hpp"
 #include "vmx/hypervisor.hpp"
 #include "vmx/scheduler.hpp"
@@ -26,6 +27,7 @@ struct ReportInput {
     const char* idle_method = "";
     const char* feature_control = "";
     const char* platform = "";                  // CPU brand string
+    Capabilities capabilities{};                // its fallbacks go into the report
 };
 
 // "running", "halted" or "exited".

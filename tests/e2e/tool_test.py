@@ -7,7 +7,9 @@ import unittest
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "tools"))
 
-from metronome_tool import caps_file, config, serial_log  # noqa: E402
+import tempfile  # noqa: E402
+
+from metronome_tool import caps_file, config, cpu_models, diagnose, emulator, serial_log  # noqa: E402
 
 
 class ConfigTest(unittest.TestCase):
@@ -55,14 +57,77 @@ class SerialLogTest(unittest.TestCase):
         self.assertEqual(serial_log.split_lines(b"a\xff\nb\n"), ["a\ufffd", "b"])
 
 
+def testdata():
+    return pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else \
+        pathlib.Path(__file__).resolve().parents[1] / "data"
+
+
 class CapsFileTest(unittest.TestCase):
     def test_bochs_file(self):
-        testdata = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else None
-        if testdata is None:
-            self.skipTest("no testdata folder given")
-        values = caps_file.load(testdata / "vmx-caps" / "bochs-2.7-corei7_skylake_x.txt")
+        values = caps_file.load(testdata() / "vmx-caps" / "bochs-2.7-corei7_skylake_x.txt")
         self.assertEqual(values["IA32_VMX_BASIC"], 0x00D810000000002B)
         self.assertEqual(len(values), 17)
+
+    def test_written_file_reads_back_and_names_its_source(self):
+        caps = {"brand": "Some CPU", "cpuid_15h": None,
+                "msrs": {"IA32_VMX_BASIC": "0x00d810000000002b", "IA32_VMX_MISC": "0x1e0"}}
+        text = caps_file.text_for(caps, "corei7_haswell_4770", 50_000_000)
+        self.assertTrue(text.startswith("# source: read with rdmsr by metronome.efi on Bochs 2.7"))
+        with tempfile.TemporaryDirectory() as d:
+            path = pathlib.Path(d) / "x.txt"
+            caps_file.write(path, caps, "corei7_haswell_4770", 50_000_000)
+            self.assertEqual(caps_file.load(path),
+                             {"IA32_VMX_BASIC": 0x00D810000000002B, "IA32_VMX_MISC": 0x1E0})
+
+    def test_every_model_with_vmx_has_its_file_in_the_testdata(self):
+        for model in cpu_models.MODELS:
+            path = testdata() / model.caps_file
+            self.assertEqual(path.exists(), model.has_vmx, model.name)
+
+
+def fake_run(lines, platform="qemu", timed_out=False, exit_status=0, output="", log=""):
+    work = pathlib.Path(tempfile.mkdtemp())
+    (work / f"{platform}.out").write_text(output)
+    (work / "bochs.log").write_text(log)
+    return emulator.RunResult(platform=platform, lines=lines, ended=serial_log.ended(lines),
+                              timed_out=timed_out, exit_status=exit_status, wall_seconds=12.0,
+                              work_dir=work, serial_path=work / "serial.txt",
+                              output_path=work / f"{platform}.out")
+
+
+class DiagnoseTest(unittest.TestCase):
+    def test_no_vmx_says_what_would_run_it(self):
+        words = diagnose.explain(fake_run(['METRONOME-CAPS {"vmx": false, "can_run": false}',
+                                           "METRONOME-END"]))
+        self.assertTrue(words.startswith("qemu: the CPU has no VMX"), words)
+        self.assertIn("--platform qemu-kvm", words)
+
+    def test_refused_cpu_names_what_it_lacks(self):
+        words = diagnose.explain(fake_run(
+            ['METRONOME-CAPS {"vmx": true, "can_run": false, "lacks": ["ept"]}',
+             "METRONOME-ERROR this CPU cannot run Metronome: it lacks EPT", "METRONOME-END"],
+            platform="bochs"))
+        self.assertEqual(words, "bochs: the CPU lacks ept: Metronome cannot run on it")
+
+    def test_an_error_line_is_the_reason(self):
+        words = diagnose.explain(fake_run(['METRONOME-CAPS {"vmx": true, "can_run": true}',
+                                           "METRONOME-ERROR guest a: image \\x: not found",
+                                           "METRONOME-END"], platform="bochs"))
+        self.assertEqual(words, "bochs: metronome.efi stopped with an error: guest a: image "
+                                "\\x: not found")
+
+    def test_a_cpu_without_long_mode_is_recognised_in_bochs_log(self):
+        words = diagnose.explain(fake_run([], platform="bochs", exit_status=1,
+                                          log="e[CPU0  ] RDMSR MSR_EFER: EFER MSR is not supported !"))
+        self.assertIn("no long mode", words)
+
+    def test_timeout_and_silence(self):
+        words = diagnose.explain(fake_run(["Metronome 0.1", "metronome: running guests"],
+                                          platform="bochs", timed_out=True, exit_status=None))
+        self.assertEqual(words, "bochs: no report within the time limit (12 s); the last line it "
+                                "printed: 'metronome: running guests'")
+        self.assertEqual(diagnose.explain(fake_run([], exit_status=3)),
+                         "qemu exited with status 3 before metronome.efi printed anything")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ judged by its serial output (METRONOME-END), never by Bochs' exit status.
 import pathlib
 import shutil
 import string
+import time
 
 from . import emulator, esp, paths
 
@@ -42,9 +43,25 @@ def prepare(work_dir, efi, config_text, ips=DEFAULT_IPS, files=None, cpu_model=D
     return ["bochs", "-q", "-f", bochsrc.name, "-rc", "cont.rc"]
 
 
+# Two Bochs started at the same moment can both bind the display port and then one fails to
+# listen; Bochs 2.7 then gives up on every other port too and exits before the firmware starts.
+# Nothing has run yet, so the boot is simply started again.
+PORT_RACE = "RFB could not bind"
+PORT_RACE_RETRIES = 3
+
+
+def _lost_port_race(result):
+    return not result.lines and PORT_RACE in result.output_tail(40)
+
+
 def run(efi, config_text, work_dir, timeout=120.0, ips=DEFAULT_IPS, on_line=None,
         progress=True, files=None, cpu_model=DEFAULT_CPU):
-    cmd = prepare(work_dir, efi, config_text, ips=ips, files=files, cpu_model=cpu_model)
     work_dir = pathlib.Path(work_dir)
-    return emulator.run("bochs", cmd, work_dir, work_dir / "serial.txt", timeout,
-                        on_line=on_line, progress=progress)
+    for attempt in range(PORT_RACE_RETRIES + 1):
+        cmd = prepare(work_dir, efi, config_text, ips=ips, files=files, cpu_model=cpu_model)
+        result = emulator.run("bochs", cmd, work_dir, work_dir / "serial.txt", timeout,
+                              on_line=on_line, progress=progress)
+        if not _lost_port_race(result) or attempt == PORT_RACE_RETRIES:
+            return result
+        time.sleep(0.5 + attempt)
+    return result

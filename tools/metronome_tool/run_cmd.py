@@ -16,7 +16,8 @@ import sys
 
 import threading
 
-from . import bochs, build, config, deps, esp, kvm_host, paths, qemu, report, scenarios, serial_log
+from . import (bochs, build, caps_file, config, cpu_models, deps, diagnose, esp, kvm_host, paths,
+               qemu, report, scenarios, serial_log)
 
 DEFAULT_TIMEOUT = {"bochs": 300.0, "qemu": 60.0, "qemu-kvm": 60.0}
 
@@ -50,6 +51,9 @@ def register(sub):
                    help="Bochs: the emulated CPU (its `cpu: model=` name, default "
                         f"{bochs.DEFAULT_CPU}); `--cpu list` lists Bochs 2.7's Intel models "
                         "and what Metronome does on each")
+    p.add_argument("--save-caps", type=pathlib.Path, metavar="FILE",
+                   help="write the capability MSRs the boot read to FILE, in the format of "
+                        "tests/data/vmx-caps/")
     p.add_argument("--accel", choices=["tcg", "kvm"], default="tcg",
                    help="QEMU accelerator; kvm needs an Intel host with nested VMX")
     p.add_argument("--efi", type=pathlib.Path, help="boot this metronome.efi; do not build")
@@ -110,6 +114,10 @@ def _boot(args, efi, config_text, work_dir, on_line=None, progress=True):
                     on_line=on_line, progress=progress)
 
 
+def _has_report(result):
+    return any(line.startswith(report.MARKER) for line in result.lines)
+
+
 def _report_of(result):
     """(report, problems): the parsed report and what is wrong with the run, in words."""
     problems = [f"error: {e}" for e in serial_log.errors(result.lines)]
@@ -122,34 +130,72 @@ def _report_of(result):
     return rep, problems + [f"totals: {p}" for p in report.totals_problems(rep)]
 
 
+def _save_caps(args, result):
+    try:
+        caps = result.json_line(serial_log.CAPS_MARKER)
+    except ValueError as e:
+        caps = None
+        print(f"metronome: --save-caps: {e}", file=sys.stderr)
+    if caps is None or not caps.get("msrs"):
+        print(f"metronome: --save-caps: {args.platform} printed no capability MSRs",
+              file=sys.stderr)
+        return
+    ips = args.ips if args.platform == "bochs" else 0
+    caps_file.write(args.save_caps, caps, args.cpu, ips)
+    print(f"capability MSRs: {args.save_caps}")
+
+
+def _platform_words(args):
+    if args.platform == "bochs":
+        return f"Bochs ({args.cpu}) at {args.ips} instructions per second"
+    return "QEMU with KVM" if qemu.accel_for(args.platform, args.accel) == "kvm" else "QEMU (TCG)"
+
+
 def _seed(args, efi, build_dir):
-    """Both seed runs at once (one Bochs each, so the machine's two cores both work)."""
+    """Both seed runs at once (one Bochs each, so the machine's two cores both work). On QEMU
+    they run one after the other, and the second is not started when the first shows that this
+    CPU cannot run Metronome."""
     runs = [("yield_on_hlt=1", scenarios.seed(1)), ("yield_on_hlt=0", scenarios.seed(0))]
     results = {}
     lock = threading.Lock()
 
     def boot(label, text, progress):
         def on_line(line):
-            if line.startswith("[") or line.startswith("METRONOME-ERROR"):
+            if line.startswith("["):
                 with lock:
                     print(f"{label}: {line}", flush=True)
         results[label] = _boot(args, efi, text, pathlib.Path(build_dir) / f"run-seed-{label[-1]}",
                                on_line=on_line, progress=progress)
 
     print("metronome: the seed scenario: guests a, b, c spin; `idle` wakes at 100 Hz, works a "
-          "little and halts; round robin, 1 ms slices, 300 ms, Bochs at "
-          f"{args.ips} instructions per second", file=sys.stderr, flush=True)
-    threads = [threading.Thread(target=boot, args=(label, text, i == 0))
-               for i, (label, text) in enumerate(runs)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+          f"little and halts; round robin, 1 ms slices, 300 ms, {_platform_words(args)}",
+          file=sys.stderr, flush=True)
+    if args.platform == "bochs":
+        threads = [threading.Thread(target=boot, args=(label, text, i == 0))
+                   for i, (label, text) in enumerate(runs)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    else:
+        for label, text in runs:
+            boot(label, text, True)
+            if diagnose.capability_verdict(results[label].lines)[0] is False:
+                break
+    explanations = []
+    for label, _ in runs:
+        if label in results and not _has_report(results[label]):
+            explanations.append(diagnose.explain(results[label]))
+    if explanations:
+        # One reason, said once, when both runs failed the same way (a CPU without VMX).
+        for words in dict.fromkeys(explanations):
+            print(f"metronome: {words}", file=sys.stderr)
+        return 1
     labelled, failed = [], False
     for label, _ in runs:
         rep, problems = _report_of(results[label])
         for p in problems:
-            print(f"metronome: {label}: {p}", file=sys.stderr)
+            print(f"metronome: {args.platform}: {label}: {p}", file=sys.stderr)
         failed = failed or bool(problems) or rep is None
         if rep is not None:
             print(f"\n{label}:\n{report.table(rep)}")
@@ -163,7 +209,25 @@ def _seed(args, efi, build_dir):
     return 1 if failed else 0
 
 
+def _check_cpu(args):
+    """None when --cpu names a Bochs model, else the message."""
+    if args.cpu in cpu_models.BY_NAME or args.cpu in cpu_models.OTHER_BOCHS_MODELS:
+        return None
+    return (f"metronome: --cpu {args.cpu}: Bochs 2.7 has no such CPU model; its Intel models:\n"
+            + cpu_models.table())
+
+
 def run(args):
+    if args.cpu == "list":
+        print(cpu_models.table())
+        return 0
+    problem = _check_cpu(args)
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
+    if args.cpu != bochs.DEFAULT_CPU and args.platform != "bochs":
+        print("metronome: --cpu works with --platform bochs only", file=sys.stderr)
+        return 2
     try:
         deps.ensure()
         efi = args.efi if args.efi else build.ensure_built(args.build_dir)
@@ -196,9 +260,15 @@ def run(args):
         print(f"metronome: {e}", file=sys.stderr)
         return 2
     print(summarize(result), flush=True)
+    if args.save_caps:
+        _save_caps(args, result)
+    if not _has_report(result) and (not result.ended or serial_log.errors(result.lines)
+                                    or diagnose.capability_verdict(result.lines)[0] is False):
+        print(f"metronome: {diagnose.explain(result)}", file=sys.stderr)
+        return 1
     if not result.ended:
         return 1
-    if any(line.startswith(report.MARKER) for line in result.lines):
+    if _has_report(result):
         rep, problems = _report_of(result)
         if rep is not None:
             print(report.table(rep))
