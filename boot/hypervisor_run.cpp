@@ -55,7 +55,7 @@ void free_allocations(const void* keep) {
 }
 
 // The TSC rate, measured against the firmware's Stall over 20 ms (Bochs' CPUID.15H enumerates
-// no crystal, so leaf 15H cannot be trusted: ../shared/notes).
+// no crystal, so leaf 15H cannot be trusted: tools/PLATFORMS.md).
 std::uint64_t calibrate_tsc() {
     EFI_BOOT_SERVICES* bs = firmware.system_table->BootServices;
     const std::uint64_t start = vmx::hw::rdtsc();

@@ -1,5 +1,5 @@
 // The capacity a guest can expect, as the hypervisor CPUID leaves 0x40000001..0x40000003 tell it
-// (DESIGN section 2: Anthony Liguori's "the expected capacity is communicated to the guest").
+// (README, "Where it comes from": Anthony Liguori's "the expected capacity is communicated to the guest").
 // The layout is stated in guest/ABI.md, section "CPUID"; this is the one place that encodes it.
 #pragma once
 #include <cstddef>

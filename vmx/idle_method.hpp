@@ -1,4 +1,4 @@
-// How the hypervisor idles when no guest may run (DESIGN section 2: "power-friendly, e.g.
+// How the hypervisor idles when no guest may run (README, "Where it comes from": "power-friendly, e.g.
 // hlt/mwait with a wake-up timer, or at least pause"): the choice from CPUID bits, and the plan
 // of each step of an idle wait. Pure; vmx/hw/idle.cpp carries it out.
 //

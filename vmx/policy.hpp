@@ -1,4 +1,4 @@
-// The scheduling policies and what happens to a dead guest's share (DESIGN sections 2 and 4).
+// The scheduling policies and what happens to a dead guest's share (README: "Where it comes from" and "Configuration").
 // Shared by the configuration and the scheduler.
 #pragma once
 #include <cstdint>

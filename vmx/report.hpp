@@ -1,4 +1,4 @@
-// The end-of-run report (DESIGN section 5): a table for people and one METRONOME-REPORT line of
+// The end-of-run report (README, "The report"): a table for people and one METRONOME-REPORT line of
 // JSON for tools. Pure: built from the configuration, the scheduler's accounting and what the
 // exit handler recorded per guest.
 #pragma once

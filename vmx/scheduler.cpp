@@ -85,7 +85,7 @@ void Scheduler::start(std::uint64_t now) {
     }
     if (params_.policy == Policy::fixed) {
         // The frame is anchored at the start: slot boundaries are absolute times, so that
-        // switching costs and late exits never make a frame drift (determinism, DESIGN 2).
+        // switching costs and late exits never make a frame drift (determinism: the README's "Choosing a policy").
         q_.guest = 0;
         q_.end = sat_add(now, guests_[0].p.slice_ticks);
         q_.seq = 1;

@@ -2,8 +2,8 @@
 //
 // A pure state machine (no instruction that needs ring 0, no heap, no libc, no floating point):
 // the privileged shell reads the TSC, enters and leaves guests, and reports each event here; all
-// decisions are made here, so that they are unit-tested on the host (DESIGN section 3). The
-// policies and what they answer in the 2010 KVM thread (seed/000) are in DESIGN section 2:
+// decisions are made here, so that they are unit-tested on the host (README, "Architecture"). The
+// policies and what they answer in the 2010 KVM thread are in the README ("Where it comes from"):
 //   fixed  — a cyclic frame of slots, one per guest, each its own slice; a slot is the guest's
 //            whether or not it has work (Anthony Liguori: "each will get ~25% CPU").
 //   shared — round robin over runnable guests, work-conserving like KVM/CFS: a trapped HLT gives
@@ -54,7 +54,7 @@ inline constexpr std::size_t kNoGuest = kMaxGuests;
 struct GuestParams {
     std::uint64_t slice_ticks = 0;       // > 0; under `fixed` also the length of its slot
     std::uint64_t tick_period_ticks = 0; // virtual periodic tick; 0 = none
-    bool yield_on_hlt = false;           // HLT exiting on: HLT traps (DESIGN section 2)
+    bool yield_on_hlt = false;           // HLT exiting on: HLT traps (README, "Where it comes from")
     std::uint32_t cap_percent = 0;       // `capped`: 1..100 of each period; 0 = no cap
     std::uint64_t cap_period_ticks = 0;  // `capped` with a cap: > 0
 };

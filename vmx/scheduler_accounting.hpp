@@ -1,5 +1,5 @@
-// What the scheduler measures, in TSC ticks: plain structs that the report writer reads (DESIGN
-// section 5) and the tests check. Freestanding: integers only, no floating point, no 128-bit
+// What the scheduler measures, in TSC ticks: plain structs that the report writer reads (README,
+// "The report") and the tests check. Freestanding: integers only, no floating point, no 128-bit
 // division (libgcc is not linked into metronome.efi).
 //
 // How a run's time is divided. Every tick between the run's start and its end is charged to
@@ -63,7 +63,7 @@ struct GuestStats {
     std::uint64_t halted_wall = 0;
     // False when HLT does not trap (yield_on_hlt = 0): the guest halts inside guest mode, its
     // halted time is part of `ran` and cannot be told apart — report null, never a guess
-    // (DESIGN section 2, Srivatsa Vaddagiri's question). Also false once a trapped-halted guest
+    // (README, "Where it comes from": Srivatsa Vaddagiri's question). Also false once a trapped-halted guest
     // had to be re-entered in activity state HLT because its interrupts were off.
     bool halted_observable = true;
 

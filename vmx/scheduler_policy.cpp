@@ -1,4 +1,4 @@
-// Who owns the CPU next: the three policies of DESIGN section 2. Accounting and the protocol with
+// Who owns the CPU next: the three policies of the README's "Where it comes from". Accounting and the protocol with
 // the shell are in scheduler.cpp; this file only moves quanta (slots or slices) around.
 #include "vmx/scheduler.hpp"
 
@@ -9,7 +9,7 @@ namespace vmx {
 namespace {
 
 // Moves a `capped` budget period forward so that `t` falls inside it. A new period starts with
-// nothing used: budgets do not carry over (DESIGN section 2, "a budget per period").
+// nothing used: budgets do not carry over (README, "Where it comes from": "a budget per period").
 void roll_period(std::uint64_t& period_end, std::uint64_t& used, std::uint64_t period,
                  std::uint64_t t) {
     if (t < period_end) return;

@@ -1,5 +1,5 @@
 // Which guest had the CPU when, for the first part of a run: a bounded trace of spans that the
-// report prints and the host tool plots (DESIGN section 5, "a slice timeline"). Fixed storage
+// report prints and the host tool plots (README, "The report"). Fixed storage
 // (no heap): spans past the capacity are counted, not kept.
 //
 // The scheduler records every tick it charges while the trace window is open: the owner's

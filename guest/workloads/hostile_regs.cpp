@@ -1,5 +1,5 @@
 // leakprobe: register-state leak probe. Each guest running it plants its own secret in every
-// register the hypervisor must switch per guest (DESIGN "Things that are easy to get wrong"):
+// register the hypervisor must switch per guest (what VMX does not switch: README, "Isolation"):
 // the 15 general registers other than RSP, XMM/YMM 0-15, and with AVX-512 ZMM 0-31 and the opmask
 // registers k1-k7, DR0-DR3, CR2, and the MSRs KERNEL_GS_BASE, STAR, LSTAR, CSTAR, FMASK, TSC_AUX
 // (when the CPU has RDTSCP), SYSENTER_ESP/EIP, FS_BASE and GS_BASE. Then it loops forever checking

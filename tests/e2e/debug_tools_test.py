@@ -152,7 +152,7 @@ class PrologueTest(unittest.TestCase):
         self.assertEqual(self.rc("vmx::run_guests")[4:], ['lb "vmx::run_guests"', "c"])
 
     def test_bochs_vmcs_layout(self):
-        # The offsets measured in ../shared/notes/bochs-ovmf.md.
+        # The offsets measured in tools/PLATFORMS.md.
         self.assertEqual(debug_session.vmcs_offset(debug_session.EXIT_REASON_FIELD), 0x918)
         self.assertEqual(debug_session.vmcs_offset(debug_session.GUEST_RIP_FIELD), 0xE88)
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""e2e: one run of DESIGN section 6's experiments (tools/metronome_tool/experiments.py) in Bochs
+"""e2e: one run of the thread's seven experiments (README) (tools/metronome_tool/experiments.py) in Bochs
 at 10^9 instructions per second: the report's books balance exactly and every share is within
 the tolerance the experiment states (0.5 points over >= 200 slices, or a stated reason)."""
 import sys

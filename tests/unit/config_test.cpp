@@ -5,6 +5,8 @@
 #include <doctest/doctest.h>
 
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <string>
 
 namespace {
@@ -41,7 +43,7 @@ std::string json(const vmx::Config& cfg) {
     return t.c_str();
 }
 
-constexpr const char* design_example = R"(duration_ms   = 1000
+constexpr const char* fixed_example = R"(duration_ms   = 1000
 slice_us      = 1000
 policy        = fixed      # fixed | shared | capped
 yield_on_hlt  = 0
@@ -56,8 +58,8 @@ tick_hz = 100
 
 } // namespace
 
-TEST_CASE("config: the DESIGN section 4 example parses to the values it states") {
-    const vmx::Config& cfg = load(design_example);
+TEST_CASE("config: a fixed-policy example parses to the values it states") {
+    const vmx::Config& cfg = load(fixed_example);
     CHECK(cfg.duration_ms == 1000);
     CHECK(cfg.slice_us == 1000);
     CHECK(cfg.policy == vmx::Policy::fixed);
@@ -74,6 +76,38 @@ TEST_CASE("config: the DESIGN section 4 example parses to the values it states")
     CHECK(cfg.guests[1].tick_hz == 100);
     CHECK(cfg.guests[1].section.line == 9);
     CHECK(cfg.guests[1].origin[static_cast<unsigned>(vmx::ConfigKey::tick_hz)].line == 11);
+}
+
+// The first code block of the README's "Configuration" section, as a user would copy it.
+static std::string readme_configuration_example() {
+    std::ifstream in(std::string(METRONOME_SOURCE_DIR) + "/README.md");
+    std::stringstream all;
+    all << in.rdbuf();
+    const std::string text = all.str();
+    const auto section = text.find("\n## Configuration\n");
+    REQUIRE(section != std::string::npos);
+    const auto open = text.find("```\n", section);
+    REQUIRE(open != std::string::npos);
+    const auto close = text.find("```", open + 4);
+    REQUIRE(close != std::string::npos);
+    return text.substr(open + 4, close - open - 4);
+}
+
+TEST_CASE("config: the README's configuration example parses to the values it states") {
+    const vmx::Config& cfg = load(readme_configuration_example());
+    CHECK(cfg.duration_ms == 1000);
+    CHECK(cfg.slice_us == 1000);
+    CHECK(cfg.policy == vmx::Policy::shared);
+    CHECK(cfg.yield_on_hlt);
+    CHECK(cfg.on_guest_exit == vmx::OnGuestExit::reclaim);
+    CHECK(cfg.on_finish == vmx::OnFinish::shutdown);
+    REQUIRE(cfg.guest_count == 2);
+    CHECK(std::strcmp(guest(cfg, "a").image, "spin") == 0);
+    const vmx::GuestConfig& idle = guest(cfg, "idle");
+    CHECK(std::strcmp(idle.image, "idle") == 0);
+    CHECK(idle.tick_hz == 100);
+    CHECK(idle.memory_mib == 2);
+    CHECK(idle.param == 0);
 }
 
 TEST_CASE("config: a minimal file gets every documented default") {
@@ -333,7 +367,7 @@ TEST_CASE("config: finalize is idempotent and later load options re-flow into gu
 }
 
 TEST_CASE("config: format_config prints the effective configuration as JSON") {
-    const vmx::Config& cfg = load(design_example, "policy=shared");
+    const vmx::Config& cfg = load(fixed_example, "policy=shared");
     const std::string j = json(cfg);
     CHECK(j.front() == '{');
     CHECK(j.back() == '}');

@@ -1,4 +1,4 @@
-// The experiments of DESIGN section 6 (1-6), run in the simulator under the policies they name.
+// The thread's experiments (README, "Scheduling policies") (1-6), run in the simulator under the policies they name.
 // Shares are in parts per million of the run: 250000 = 25%, 5000 = 0.5 points. Every run also
 // goes through check_books (totals add up, guest time and ticks equal the simulated truth).
 #include "tests/unit/scheduler_sim.hpp"

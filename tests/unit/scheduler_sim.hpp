@@ -239,7 +239,7 @@ class Sim {
     std::vector<Model> models_;
 };
 
-// Guest builders for the experiments of DESIGN section 6.
+// Guest builders for the thread's experiments (README, "Scheduling policies").
 inline GuestSpec spinner(std::uint64_t slice = kMs, bool yield_on_hlt = false) {
     GuestSpec s{};
     s.params.slice_ticks = slice;

@@ -4,7 +4,7 @@ unit test (tests/e2e/bench_unit_test.py) checks all of it on made-up reports.
 
 Every run is Bochs at ips = 10^9 with tsc_hz = 10^9 configured: the TSC advances one tick per
 emulated instruction, so 1 tick = 1 instruction = 1 ns of emulated time, and every figure is an
-exact, repeatable instruction count (../shared/notes/bochs-ovmf.md, "Time and determinism").
+exact, repeatable instruction count (tools/PLATFORMS.md, "Time is instructions").
 """
 import re
 

@@ -4,7 +4,7 @@ Boots the `vmexit` run in Bochs under its internal debugger, stops on VM exits (
 until the guest is inside its CPUID loop, then traces instruction by instruction (`trace on`,
 `s N`) up to the next VM exit, and charges every traced instruction to the function of
 metronome.so that contains it. In Bochs one instruction is one TSC tick, so the total is the
-CPUID round trip the guest measures. Facts used: ../shared/notes/bochs-ovmf.md, "The internal
+CPUID round trip the guest measures. Facts used: tools/PLATFORMS.md, "The
 debugger, scripted".
 """
 import bisect

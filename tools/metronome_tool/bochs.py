@@ -1,4 +1,4 @@
-"""Boot metronome.efi in Bochs 2.7 with OVMF (notes/bochs-ovmf.md has the measured facts).
+"""Boot metronome.efi in Bochs 2.7 with OVMF (tools/PLATFORMS.md has the measured facts).
 
 Bochs exits when metronome.efi writes "Shutdown" to port 0x8900, with exit status 1: a run is
 judged by its serial output (METRONOME-END), never by Bochs' exit status.

@@ -6,7 +6,7 @@ WHERE (default vmentry):
   vmentry[:NAME]  on the VMLAUNCH of the first VM entry of guest NAME (default: the first guest
                   entered); `s` then executes the guest's first instruction. The symbol "vmcs"
                   is that guest's VMCS: `xp /1gx "vmcs" + 0xe88` is its guest RIP, +0x918 the
-                  exit reason (Bochs' own VMCS layout, ../shared/notes/bochs-ovmf.md)
+                  exit reason (Bochs' own VMCS layout, tools/PLATFORMS.md)
   guest[:NAME]    on the guest's first instruction (its entry point, _start at 0x10000)
   vmexit[:NAME]   on the first instruction of the exit handler (metronome_vm_exit), after that
                   guest's first VM exit

@@ -26,7 +26,7 @@ EXIT_SYMBOL = "metronome_vm_exit"
 GUEST_PREFIX = "guest."
 
 # Bochs 2.7 keeps VMCS field ENC at 0x10 + (((ENC>>13)&3)<<2 | ((ENC>>10)&3))*64 + (ENC&0x3ff))*4
-# from the VMCS address (its own layout, ../shared/notes/bochs-ovmf.md).
+# from the VMCS address (its own layout, tools/PLATFORMS.md).
 def vmcs_offset(encoding):
     width, kind = (encoding >> 13) & 3, (encoding >> 10) & 3
     return 0x10 + (((width << 2) | kind) * 64 + (encoding & 0x3FF)) * 4

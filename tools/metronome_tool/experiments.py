@@ -1,4 +1,4 @@
-"""The seven experiments of DESIGN section 6 (4 guests on one CPU), as runs of metronome.efi: one
+"""The thread's seven experiments (README, "Scheduling policies") (4 guests on one CPU), as runs of metronome.efi: one
 configuration per (experiment, policy) and the check of its report against what the 2010 thread
 expects. `tools/metronome experiments` runs them all and prints one table; the end-to-end tests
 (tests/e2e/experiments_test.py) run them one by one.

@@ -1,4 +1,4 @@
-"""`metronome experiments`: run the seven experiments of DESIGN section 6 under every policy
+"""`metronome experiments`: run the thread's seven experiments (README, "Scheduling policies") under every policy
 that applies (tools/metronome_tool/experiments.py) in Bochs, two at a time, and print one table:
 experiment, policy, expected shares (from the 2010 thread), measured shares, pass/fail with the
 tolerance. Writes each run's report.json and serial log, the table (table.txt), and PNG plots:
@@ -20,7 +20,7 @@ from .experiments import RUNS, TOLERANCE, evaluate
 
 
 def register(sub):
-    p = sub.add_parser("experiments", help="run DESIGN section 6's experiments: table and plots",
+    p = sub.add_parser("experiments", help="run the thread's seven experiments (README): table and plots",
                        description=__doc__,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--build-dir", type=pathlib.Path, default=paths.DEFAULT_BUILD_DIR,

@@ -1,6 +1,6 @@
 """Can this host run metronome.efi under QEMU with KVM and nested VMX (`--platform qemu-kvm`)?
 
-Metronome needs VMX inside the QEMU guest, and QEMU's TCG has none (../shared/notes): only KVM
+Metronome needs VMX inside the QEMU guest, and QEMU's TCG has none (tools/PLATFORMS.md): only KVM
 on an Intel host, with kvm_intel's `nested` parameter on, passes VMX through (`-cpu host`).
 Each condition is checked on its own so that the answer names exactly what is missing:
 

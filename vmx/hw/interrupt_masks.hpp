@@ -1,6 +1,6 @@
 // While guests run, the firmware's interrupt sources are masked at their controllers (the 8259
 // PICs and the local APIC's timer), so no firmware interrupt can livelock a guest or reach a
-// guest's IDT (DESIGN section 3). Anything that still arrives exits ("external-interrupt
+// guest's IDT (README, "Architecture"). Anything that still arrives exits ("external-interrupt
 // exiting" with "acknowledge interrupt on exit") and is ended here. restore() puts every mask
 // back as the firmware had it.
 #pragma once

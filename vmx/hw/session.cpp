@@ -34,7 +34,7 @@ std::uint64_t g_entry[kMaxGuests];  // each guest's first RIP
 Idle g_idle;
 
 constexpr std::uint64_t cr4_osxsave = 1u << 18;
-// The report's slice timeline covers the first 50 ms of the run (DESIGN section 5).
+// The report's slice timeline covers the first 50 ms of the run (README, "The report").
 constexpr std::uint64_t timeline_window_us = 50000;
 // XCR0 components the hypervisor switches: x87, SSE, AVX and the three AVX-512 components.
 // Others (MPX, PKRU, AMX) stay disabled in guests.
