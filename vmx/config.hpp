@@ -106,8 +106,9 @@ inline constexpr const char* builtin_workloads[] = {"spin",  "idle",      "burst
                                                     "crash", "powerdown", "capacity", "vmexit",
                                                     // the hostile catalogue (guest/workloads/hostile.hpp)
                                                     "escape", "vmxprobe", "privprobe", "portsweep",
-                                                    "clihlt", "faultloop", "leakprobe", "storm"};
-inline constexpr unsigned builtin_workload_count = 16;
+                                                    "clihlt", "faultloop", "leakprobe", "storm",
+                                                    "tfhlt"};
+inline constexpr unsigned builtin_workload_count = 17;
 bool is_builtin_workload(const char* name);
 
 // Every key, global or per guest; `config_key_name` gives its spelling in the file.

@@ -16,9 +16,12 @@ constexpr std::uint64_t cr0_pe = 1u << 0;
 constexpr std::uint64_t cr0_ts = 1u << 3;
 constexpr std::uint64_t cr0_pg = 1u << 31;
 
-// Moves the guest past the instruction that exited. Completing an instruction ends any
-// STI or MOV-SS shadow (SDM "Interruptibility State"): leaving the bits set would make a later
-// injection fail the VM-entry checks, e.g. for the idle loop's "sti; hlt".
+// Moves the guest past the instruction that exited, as the processor would have completed it.
+// Completing an instruction ends any STI or MOV-SS shadow (SDM "Interruptibility State"):
+// leaving the bits set would make a later injection fail the VM-entry checks, e.g. for the idle
+// loop's "sti; hlt". And an instruction completed with RFLAGS.TF = 1 raises a single-step #DB
+// trap (SDM "Single-Step Exception Condition"): it is left pending (BS), so VM entry delivers it
+// before the guest's next instruction, exactly where the processor would have.
 void advance_rip(VmcsAccess& vmcs) {
     const std::uint64_t rip = vmcs.read_or_zero(Field::guest_rip);
     const std::uint64_t length = vmcs.read_or_zero(Field::exit_instruction_length);
@@ -26,6 +29,14 @@ void advance_rip(VmcsAccess& vmcs) {
     const std::uint64_t blocking = vmcs.read_or_zero(Field::guest_interruptibility_state);
     const std::uint64_t shadow = interruptibility::blocking_by_sti | interruptibility::blocking_by_mov_ss;
     if ((blocking & shadow) != 0) vmcs.write(Field::guest_interruptibility_state, blocking & ~shadow);
+    if ((vmcs.read_or_zero(Field::guest_rflags) & rflags_tf) != 0) {
+        const std::uint64_t pending = vmcs.read_or_zero(Field::guest_pending_debug_exceptions);
+        vmcs.write(Field::guest_pending_debug_exceptions, pending | pending_debug::single_step);
+    }
+}
+
+bool single_step_pending_after(VmcsAccess& vmcs) {
+    return (vmcs.read_or_zero(Field::guest_pending_debug_exceptions) & pending_debug::single_step) != 0;
 }
 
 void inject_exception(GuestContext& guest, VmcsAccess& vmcs, std::uint8_t vec) {
@@ -379,6 +390,10 @@ ExitOutcome handle_exit(GuestContext& guest, VmcsAccess& vmcs, ExitServices& ser
             return ExitOutcome::stopped;
         }
         advance_rip(vmcs);
+        // HLT with RFLAGS.TF = 1 completes with a single-step trap pending, and the #DB wakes the
+        // processor at once: the guest does not halt (KVM's kvm_skip_emulated_instruction does
+        // the same).
+        if (single_step_pending_after(vmcs)) return ExitOutcome::resume;
         return ExitOutcome::halted;
     case exit_reason::cpuid: return handle_cpuid(guest, vmcs, services);
     case exit_reason::vmcall: return handle_vmcall(guest, vmcs, services);

@@ -2,13 +2,12 @@
 
 #include "vmx/controls.hpp"
 #include "vmx/guest_layout.hpp"
+#include "vmx/guest_paging.hpp"
 #include "vmx/interruption.hpp"
 #include "vmx/text.hpp"
 
 namespace vmx {
 namespace {
-
-constexpr std::uint64_t rflags_if = 1u << 9;
 
 void set_interrupt_window(RunGuest& guest, VmcsAccess& vmcs, bool on) {
     if (guest.window_armed == on) return;
@@ -18,15 +17,46 @@ void set_interrupt_window(RunGuest& guest, VmcsAccess& vmcs, bool on) {
     guest.window_armed = on;
 }
 
+// A single-step trap is pending (the guest runs with RFLAGS.TF = 1): VM entry must deliver the
+// #DB first, as traps on the previous instruction come before interrupts (SDM "Priority Among
+// Concurrent Events"), and injecting an interrupt would discard it.
+bool single_step_pending(VmcsAccess& vmcs) {
+    return (vmcs.read_or_zero(Field::guest_pending_debug_exceptions) & pending_debug::single_step) != 0;
+}
+
+// Whether a guest that exited in the HLT activity state must go on running instead of halting:
+//  - a single-step trap is pending (it halted with RFLAGS.TF = 1): a debug exception ends the
+//    halt (SDM "HLT—Halt"), so the guest is entered active and VM entry delivers the #DB;
+//  - it is "halted" with interrupts off at an RIP that does not follow a HLT instruction. The
+//    HLT state is only reachable by executing HLT, which leaves RIP just past it; anything else
+//    is an event that was delivered while the processor stayed halted. Bochs 2.7 does exactly
+//    that with the single-step #DB after a HLT executed with TF = 1: it pushes the frame, enters
+//    the #DB handler (interrupts off) and stays halted, so nothing could ever wake the guest.
+//    (A guest that halted with interrupts off on purpose, `cli; hlt`, has RIP past its HLT and
+//    stays halted.)
+bool halt_is_over(const GuestContext& guest, VmcsAccess& vmcs) {
+    if (single_step_pending(vmcs)) return true;
+    if ((vmcs.read_or_zero(Field::guest_rflags) & rflags_if) != 0) return false;
+    const std::uint64_t rip = vmcs.read_or_zero(Field::guest_rip);
+    std::uint64_t at = 0;
+    constexpr std::uint8_t hlt_opcode = 0xf4;
+    if (rip == 0 || !guest_linear_to_physical(guest.memory, guest.memory_size,
+                                              vmcs.read_or_zero(Field::guest_cr3), rip - 1, &at))
+        return false;
+    return guest.memory[at] != hlt_opcode;
+}
+
 // Injects the virtual tick if the guest can take an external interrupt now (RFLAGS.IF = 1, no
-// STI/MOV-SS shadow, no other event being injected: SDM "Checks on Guest Non-Register State");
-// otherwise asks for an interrupt-window exit so the tick is delivered as soon as it can be.
+// STI/MOV-SS shadow, no other event being injected, no single-step trap due: SDM "Checks on
+// Guest Non-Register State"); otherwise asks for an interrupt-window exit so the tick is
+// delivered as soon as it can be.
 bool try_inject_tick(RunGuest& guest, VmcsAccess& vmcs) {
     const std::uint64_t rflags = vmcs.read_or_zero(Field::guest_rflags);
     const std::uint64_t blocking = vmcs.read_or_zero(Field::guest_interruptibility_state);
     const std::uint64_t pending = vmcs.read_or_zero(Field::entry_interruption_info);
     const bool shadow = (blocking & (interruptibility::blocking_by_sti | interruptibility::blocking_by_mov_ss)) != 0;
-    if ((rflags & rflags_if) == 0 || shadow || (pending & interruption_bits::valid) != 0) {
+    if ((rflags & rflags_if) == 0 || shadow || (pending & interruption_bits::valid) != 0 ||
+        ((rflags & rflags_tf) != 0 && single_step_pending(vmcs))) {
         set_interrupt_window(guest, vmcs, true);
         return false;
     }
@@ -121,8 +151,9 @@ void run_guests(Scheduler& scheduler, RunGuest* guests, std::size_t count, Machi
         } else {
             set_interrupt_window(guest, vmcs, false);
         }
-        if (d.resume_halted && !injected) vmcs.write(Field::guest_activity_state, activity::hlt);
-        if (injected) vmcs.write(Field::guest_activity_state, activity::active);
+        const bool wake = d.resume_halted && !injected && halt_is_over(guest.context, vmcs);
+        if (d.resume_halted && !injected && !wake) vmcs.write(Field::guest_activity_state, activity::hlt);
+        if (injected || wake) vmcs.write(Field::guest_activity_state, activity::active);
 
         const std::uint64_t entry = machine.rdtsc();
         vmcs.write(Field::vmx_preemption_timer_value, timer_value_for(entry, d.timer_deadline, options));

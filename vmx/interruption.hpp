@@ -48,7 +48,15 @@ inline constexpr std::uint32_t enclave_interruption = 1u << 4;
 inline constexpr std::uint32_t reserved = ~0x1fu;
 } // namespace interruptibility
 
+inline constexpr std::uint64_t rflags_tf = 1ull << 8;
 inline constexpr std::uint64_t rflags_if = 1ull << 9;
+
+// Guest pending debug exceptions (SDM "Guest Non-Register State"): BS, a single-step trap that is
+// due at the next instruction boundary; VM entry delivers it as a #DB (SDM "Delivery of Pending
+// Debug Exceptions after VM Entry") unless it injects an event, which discards it.
+namespace pending_debug {
+inline constexpr std::uint64_t single_step = 1ull << 14;
+} // namespace pending_debug
 
 constexpr std::uint32_t interruption_info(InterruptionType type, std::uint8_t vector,
                                           bool deliver_error_code) {

@@ -20,6 +20,7 @@ constexpr Workload builtins[] = {
     {"privprobe", workloads::hostile_msr},        {"portsweep", workloads::hostile_io},
     {"clihlt", workloads::hostile_halt},          {"faultloop", workloads::hostile_fault},
     {"leakprobe", workloads::hostile_regs},       {"storm", workloads::hostile_storm},
+    {"tfhlt", workloads::hostile_step_halt},
 };
 
 char lower(char c) {

@@ -3,7 +3,7 @@
 // register contents and storm the hypervisor with exits. Each prints what it saw in lines that
 // start with its workload name; tests/e2e/hostile_test.py checks them and the report
 // (guest/ABI.md). Workload names: escape, vmxprobe, privprobe, portsweep, clihlt, faultloop,
-// leakprobe, storm.
+// leakprobe, storm, tfhlt.
 #pragma once
 #include "workloads/workloads.hpp"
 
@@ -23,6 +23,7 @@ void hostile_vmx(const StartInfo& info);
 void hostile_msr(const StartInfo& info);
 void hostile_io(const StartInfo& info);
 void hostile_halt(const StartInfo& info);
+void hostile_step_halt(const StartInfo& info); // param: 0 `sti; hlt`, 1 `sti; nop; hlt`
 void hostile_fault(const StartInfo& info); // param: 0 #PF loop, 1 #DF loop, 2 triple fault
 void hostile_regs(const StartInfo& info);  // param: this guest's secret
 void hostile_storm(const StartInfo& info); // param: which exit

@@ -72,6 +72,13 @@ SCENARIOS = {
     "ports": config("shared", [("a", "spin", {}), ("io", "portsweep", {})], duration_ms=400),
     "leaks": config("shared", [("a", "spin", {})] +
                     [(f"leak{i}", "leakprobe", {"param": s}) for i, s in enumerate(PLANT_SEEDS)]),
+    # Guests that single-step themselves (RFLAGS.TF = 1) through `sti; hlt`, halting natively
+    # (yield_on_hlt = 0) or with HLT trapped, under `fixed`: each keeps its 25% and is woken for
+    # its ticks like any halting guest.
+    "single-step": config("fixed", [("a", "spin", {}),
+                                    ("tf0", "tfhlt", {"param": 0, "tick_hz": 1000}),
+                                    ("tf1", "tfhlt", {"param": 1, "tick_hz": 1000}),
+                                    ("tfy", "tfhlt", {"param": 0, "tick_hz": 1000, "yield_on_hlt": 1})]),
 }
 
 
@@ -216,6 +223,30 @@ def check_leaks(check, rep, lines):
         check.expect(any(s.startswith(f"leakprobe: seed {seed}") for s in progress), f"{name}: no start line")
 
 
+def check_single_step(check, rep, lines):
+    expect_neighbours(check, rep, "a", 25)
+    g = guests(rep)
+    for name in ("tf0", "tf1"):
+        guest = g[name]
+        check.equal(guest["exit_reason"], None, f"{name} stop reason")
+        # Under `fixed` a guest has the CPU one slot in four: the ticks due while it waits merge,
+        # and every slot brings at least one. Each delivered tick must end one halt.
+        check.expect(guest["injected_interrupts"] >= 70,
+                     f"{name}: {guest['injected_interrupts']} of {guest['ticks_due']} ticks injected")
+        check.expect(guest["progress"] >= guest["injected_interrupts"] - 2,
+                     f"{name}: woke {guest['progress']} times for {guest['injected_interrupts']} ticks")
+    # With HLT trapped, a HLT with TF = 1 completes with its #DB at once (it does not halt), so
+    # the guest never waits: it runs its whole slots, one HLT exit per loop.
+    tfy = g["tfy"]
+    check.equal(tfy["exit_reason"], None, "tfy stop reason")
+    check.expect(tfy["exits"].get("hlt", 0) > 1000, f"tfy: {tfy['exits'].get('hlt', 0)} HLT exits")
+    check.expect(tfy["progress"] >= tfy["exits"].get("hlt", 0) - 2,
+                 f"tfy: {tfy['progress']} loops for {tfy['exits'].get('hlt', 0)} HLT exits")
+    # Its exits are root-mode work inside its own slots: its slot stays 25% of the CPU.
+    allotted = tfy["allotted_ppm"] / 10_000
+    check.expect(abs(allotted - 25) <= TOLERANCE, f"tfy was allotted {allotted:.2f}% of the CPU")
+
+
 CHECKS = {
     "escape": check_escape,
     "faults-fixed": check_faults_fixed,
@@ -225,6 +256,7 @@ CHECKS = {
     "storms": check_storms,
     "ports": check_ports,
     "leaks": check_leaks,
+    "single-step": check_single_step,
 }
 
 

@@ -314,3 +314,25 @@ TEST_CASE("exit handler: console lines longer than the buffer are split, bytes s
     CHECK(f.services.lines[0].size() == 2 + 1 + 120);
     CHECK(f.services.lines[1] == "g: xxxxxxxxxx?");
 }
+
+TEST_CASE("exit handler: an emulated instruction with RFLAGS.TF = 1 leaves its single-step trap pending") {
+    Fixture f;
+    f.vmcs.set(vmx::Field::guest_rflags, 0x302); // IF | TF
+    f.guest.regs.rax = 0;
+    CHECK(f.exit(vmx::exit_reason::cpuid) == ExitOutcome::resume);
+    CHECK(f.vmcs.get(vmx::Field::guest_rip) == 0x10002);
+    CHECK((f.vmcs.get(vmx::Field::guest_pending_debug_exceptions) & vmx::pending_debug::single_step) != 0);
+
+    Fixture plain;
+    plain.guest.regs.rax = 0;
+    CHECK(plain.exit(vmx::exit_reason::cpuid) == ExitOutcome::resume);
+    CHECK(plain.vmcs.get(vmx::Field::guest_pending_debug_exceptions) == 0);
+}
+
+TEST_CASE("exit handler: a trapped HLT with RFLAGS.TF = 1 does not halt: its #DB is due at once") {
+    Fixture f;
+    f.vmcs.set(vmx::Field::guest_rflags, 0x302);
+    CHECK(f.exit(vmx::exit_reason::hlt, 0, 1) == ExitOutcome::resume);
+    CHECK(f.vmcs.get(vmx::Field::guest_rip) == 0x10001);
+    CHECK((f.vmcs.get(vmx::Field::guest_pending_debug_exceptions) & vmx::pending_debug::single_step) != 0);
+}

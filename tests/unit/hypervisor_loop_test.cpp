@@ -17,7 +17,7 @@ using vmx::Field;
 
 namespace {
 
-enum class Script { spin, cpuid_every, fail_entry, interrupts_off };
+enum class Script { spin, cpuid_every, fail_entry, interrupts_off, halted };
 
 // A processor whose guests follow scripts. Entering costs `entry_cost` ticks; a spinning guest
 // runs until its preemption timer reaches zero; a CPUID guest exits every `period` ticks.
@@ -46,6 +46,7 @@ class FakeMachine final : public vmx::Machine, public vmx::VmcsAccess {
             r.vm_instruction_error = 7;
             return r;
         }
+        activities.push_back(v.get(Field::guest_activity_state));
         now_ += entry_cost;
         const std::uint64_t timer_end = now_ + timer;
         std::uint64_t exit_at = timer_end;
@@ -63,6 +64,7 @@ class FakeMachine final : public vmx::Machine, public vmx::VmcsAccess {
         v.set(Field::vmx_preemption_timer_value, timer_end > exit_at ? timer_end - exit_at : 0);
         v.set(Field::exit_reason, reason);
         v.set(Field::exit_instruction_length, 2);
+        if (scripts_[guest.index] == Script::halted) v.set(Field::guest_activity_state, vmx::activity::hlt);
         v.set(Field::entry_interruption_info, 0);
         ran[guest.index] += exit_at - now_;
         now_ = exit_at;
@@ -80,6 +82,7 @@ class FakeMachine final : public vmx::Machine, public vmx::VmcsAccess {
     std::uint64_t period = 1000;
     std::vector<std::uint64_t> timers;
     std::vector<std::size_t> injections;
+    std::vector<std::uint64_t> activities; // the activity state of every entry
     std::uint64_t ran[8] = {};
     int switches = 0;
 
@@ -186,4 +189,48 @@ TEST_CASE("run loop: a failed VM entry stops that guest, with the error in words
     CHECK(std::string(stop.detail) == "VMLAUNCH failed: VM entry with invalid control field(s) (VM-instruction error 7)");
     CHECK(run.scheduler.guest_stats(0).activity == vmx::Activity::dead);
     CHECK(run.scheduler.share_ppm(1) > 900000);
+}
+
+namespace {
+
+// A guest left in the HLT activity state at `rip`, with `rflags`; `before` is the byte at rip - 1.
+struct HaltedGuest {
+    Run run{1, vmx::Policy::fixed, 10000, 0, 30000};
+    FakeMachine m{{Script::halted}};
+    HaltedGuest(std::uint64_t rip, std::uint64_t rflags, std::uint8_t before, std::uint64_t pending_debug) {
+        // Identity-mapped 1 MiB: one 2 MiB page at 0 (PML4 at 0x1000, PDPT 0x2000, PD 0x3000).
+        auto& mem = run.memory;
+        mem[0x1000] = 0x03; mem[0x1001] = 0x20;
+        mem[0x2000] = 0x03; mem[0x2001] = 0x30;
+        mem[0x3000] = 0x83;
+        mem[rip - 1] = before;
+        FakeVmcs& v = m.guest_vmcs(0);
+        v.set(Field::guest_cr3, 0x1000);
+        v.set(Field::guest_rip, rip);
+        v.set(Field::guest_rflags, rflags);
+        v.set(Field::guest_pending_debug_exceptions, pending_debug);
+        vmx::run_guests(run.scheduler, run.guests.data(), 1, m, vmx::RunOptions{});
+    }
+};
+
+} // namespace
+
+TEST_CASE("run loop: a guest halted just past its HLT with interrupts off stays halted") {
+    HaltedGuest h(0x50001, 0x2, 0xf4, 0);
+    REQUIRE(h.m.activities.size() >= 2);
+    for (std::size_t i = 1; i < h.m.activities.size(); ++i) CHECK(h.m.activities[i] == vmx::activity::hlt);
+}
+
+TEST_CASE("run loop: a halted guest with a single-step trap pending is entered active") {
+    HaltedGuest h(0x50001, 0x302, 0xf4, vmx::pending_debug::single_step);
+    REQUIRE(h.m.activities.size() >= 2);
+    CHECK(h.m.activities[1] == vmx::activity::active);
+}
+
+TEST_CASE("run loop: 'halted' with interrupts off at an RIP no HLT precedes is a delivered event: active") {
+    // Bochs 2.7 after a HLT with TF = 1: the #DB frame is pushed, RIP is the #DB handler
+    // (interrupts off), and the activity state stays HLT.
+    HaltedGuest h(0x50001, 0x2, 0x90, 0);
+    REQUIRE(h.m.activities.size() >= 2);
+    CHECK(h.m.activities[1] == vmx::activity::active);
 }
