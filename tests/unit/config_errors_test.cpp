@@ -179,7 +179,7 @@ TEST_CASE("config errors: an image that is neither a built-in nor a path") {
     CHECK(err("[guest a]\nimage = spinner\n") ==
           "metronome.cfg:2: key 'image': 'spinner' is not a built-in workload (spin, idle, "
           "bursty, exitstorm, crash, powerdown, capacity, vmexit, escape, vmxprobe, privprobe, "
-                  "portsweep, clihlt, faultloop, leakprobe, storm, tfhlt) or a path starting with '\\'");
+          "portsweep, clihlt, faultloop, leakprobe, storm, tfhlt) or a path starting with '\\'");
     CHECK(key() == "image");
     CHECK(err("[guest a]\nimage = /guests/a.elf\n").find("paths start with '\\'") !=
           std::string::npos);
