@@ -1,6 +1,7 @@
 #include "vmx/exit_handler.hpp"
 
 #include "vmx/capacity.hpp"
+#include "vmx/exit_helpers.hpp"
 #include "vmx/guest_paging.hpp"
 #include "vmx/interruption.hpp"
 #include "vmx/text.hpp"
@@ -8,7 +9,6 @@
 namespace vmx {
 namespace {
 
-constexpr std::uint64_t rflags_df = 1u << 10;
 constexpr std::uint64_t cr4_vmxe = 1u << 13;
 constexpr std::uint64_t cr4_osxsave = 1u << 18;
 constexpr std::uint64_t cr4_pae = 1u << 5;
@@ -16,34 +16,8 @@ constexpr std::uint64_t cr0_pe = 1u << 0;
 constexpr std::uint64_t cr0_ts = 1u << 3;
 constexpr std::uint64_t cr0_pg = 1u << 31;
 
-// Moves the guest past the instruction that exited, as the processor would have completed it.
-// Completing an instruction ends any STI or MOV-SS shadow (SDM "Interruptibility State"):
-// leaving the bits set would make a later injection fail the VM-entry checks, e.g. for the idle
-// loop's "sti; hlt". And an instruction completed with RFLAGS.TF = 1 raises a single-step #DB
-// trap (SDM "Single-Step Exception Condition"): it is left pending (BS), so VM entry delivers it
-// before the guest's next instruction, exactly where the processor would have.
-void advance_rip(VmcsAccess& vmcs) {
-    const std::uint64_t rip = vmcs.read_or_zero(Field::guest_rip);
-    const std::uint64_t length = vmcs.read_or_zero(Field::exit_instruction_length);
-    vmcs.write(Field::guest_rip, rip + length);
-    const std::uint64_t blocking = vmcs.read_or_zero(Field::guest_interruptibility_state);
-    const std::uint64_t shadow = interruptibility::blocking_by_sti | interruptibility::blocking_by_mov_ss;
-    if ((blocking & shadow) != 0) vmcs.write(Field::guest_interruptibility_state, blocking & ~shadow);
-    if ((vmcs.read_or_zero(Field::guest_rflags) & rflags_tf) != 0) {
-        const std::uint64_t pending = vmcs.read_or_zero(Field::guest_pending_debug_exceptions);
-        vmcs.write(Field::guest_pending_debug_exceptions, pending | pending_debug::single_step);
-    }
-}
-
 bool single_step_pending_after(VmcsAccess& vmcs) {
     return (vmcs.read_or_zero(Field::guest_pending_debug_exceptions) & pending_debug::single_step) != 0;
-}
-
-void inject_exception(GuestContext& guest, VmcsAccess& vmcs, std::uint8_t vec) {
-    vmcs.write(Field::entry_interruption_info, inject_hardware_exception(vec));
-    if (exception_has_error_code(vec)) vmcs.write(Field::entry_exception_error_code, 0);
-    if (vec == vector::ud) ++guest.counters.ud_injected;
-    if (vec == vector::gp) ++guest.counters.gp_injected;
 }
 
 std::uint64_t* gpr(GuestContext& guest, unsigned number) { return gpr_by_number(guest.regs, number); }
@@ -139,61 +113,12 @@ ExitOutcome handle_vmcall(GuestContext& guest, VmcsAccess& vmcs, ExitServices& s
     }
 }
 
-void io_out_value(GuestContext& guest, ExitServices& services, std::uint16_t port,
-                  std::uint64_t value, unsigned size) {
-    if (port == console_port) {
-        for (unsigned i = 0; i < size; ++i) console_put(guest, services, static_cast<char>(value >> (8 * i)));
-    } else {
-        ++guest.counters.io_writes_dropped;
-    }
-}
-
 // Reads from ports nobody owns see a floating bus: all ones. A 32-bit IN writes EAX and so
 // clears RAX[63:32]; 8- and 16-bit INs keep the rest of RAX (SDM "IN—Input From Port").
 std::uint64_t io_in_value(std::uint64_t rax, unsigned size) {
     if (size == 4) return 0xffffffffull;
     const std::uint64_t mask = size == 1 ? 0xffull : 0xffffull;
     return (rax & ~mask) | mask;
-}
-
-ExitOutcome handle_string_io(GuestContext& guest, VmcsAccess& vmcs, ExitServices& services,
-                             const IoExit& io) {
-    // Up to `budget` elements per exit; a longer REP is resumed by re-entering at the same
-    // instruction with RCX counted down, as an interrupted REP would be. Each element walks the
-    // guest's page tables (~320 TSC ticks in Bochs), and an exit that is being handled when the
-    // slice ends runs into the next guest's time: under `fixed` that slot starts on time, so 4096
-    // elements (1.3 ms) took up to 1.3 ms from the neighbour. 16 elements keep an exit at ~6 us.
-    constexpr std::uint64_t budget = string_io_elements_per_exit;
-    const std::uint64_t cr3 = vmcs.read_or_zero(Field::guest_cr3);
-    const bool down = (vmcs.read_or_zero(Field::guest_rflags) & rflags_df) != 0;
-    std::uint64_t remaining = io.rep ? guest.regs.rcx : 1;
-    std::uint64_t& pointer = io.in ? guest.regs.rdi : guest.regs.rsi;
-    std::uint64_t done = 0;
-    for (; remaining > 0 && done < budget; --remaining, ++done) {
-        std::uint64_t value = 0;
-        for (unsigned b = 0; b < io.size; ++b) {
-            std::uint64_t physical = 0;
-            if (!guest_linear_to_physical(guest.memory, guest.memory_size, cr3, pointer + b, &physical)) {
-                inject_exception(guest, vmcs, vector::gp);
-                if (io.rep) guest.regs.rcx = remaining;
-                return ExitOutcome::resume;
-            }
-            if (io.in) {
-                guest.memory[physical] = 0xff;
-            } else {
-                value |= static_cast<std::uint64_t>(guest.memory[physical]) << (8 * b);
-            }
-        }
-        if (io.in) {
-            ++guest.counters.io_reads_all_ones;
-        } else {
-            io_out_value(guest, services, io.port, value, io.size);
-        }
-        pointer = down ? pointer - io.size : pointer + io.size;
-    }
-    if (io.rep) guest.regs.rcx = remaining;
-    if (remaining == 0) advance_rip(vmcs);
-    return ExitOutcome::resume;
 }
 
 ExitOutcome handle_io(GuestContext& guest, VmcsAccess& vmcs, ExitServices& services) {
@@ -286,16 +211,9 @@ ExitOutcome handle_xsetbv(GuestContext& guest, VmcsAccess& vmcs, ExitServices& s
 
 ExitOutcome handle_ept_violation(GuestContext& guest, VmcsAccess& vmcs) {
     const std::uint64_t q = vmcs.read_or_zero(Field::exit_qualification);
-    const std::uint64_t gpa = vmcs.read_or_zero(Field::guest_physical_address);
     // Exit qualification bits 0/1/2: the access was a read, a write, an instruction fetch.
-    const char* access = (q & 4u) != 0 ? "instruction fetch" : (q & 2u) != 0 ? "write" : "read";
-    FixedText<sizeof(GuestStop::detail)> text;
-    text.str("EPT violation: ").str(access).str(" at guest-physical ").hex(gpa);
-    text.str(" (outside its ").dec(guest.memory_size >> 10).str(" KiB)");
-    stop_guest(guest, StopReason::ept_violation, exit_reason::ept_violation, text.c_str());
-    guest.stop.address = gpa;
-    guest.stop.code = q;
-    return ExitOutcome::stopped;
+    const GuestAccess access = (q & 4u) != 0 ? GuestAccess::fetch : (q & 2u) != 0 ? GuestAccess::write : GuestAccess::read;
+    return stop_for_ept_violation(guest, vmcs.read_or_zero(Field::guest_physical_address), access, q);
 }
 
 ExitOutcome handle_exception_or_nmi(GuestContext& guest, VmcsAccess& vmcs) {
@@ -322,6 +240,59 @@ ExitOutcome stop_unhandled(GuestContext& guest, VmcsAccess& vmcs, std::uint16_t 
 }
 
 } // namespace
+
+// Moves the guest past the instruction that exited, as the processor would have completed it.
+// Completing an instruction ends any STI or MOV-SS shadow (SDM "Interruptibility State"):
+// leaving the bits set would make a later injection fail the VM-entry checks, e.g. for the idle
+// loop's "sti; hlt". And an instruction completed with RFLAGS.TF = 1 raises a single-step #DB
+// trap (SDM "Single-Step Exception Condition"): it is left pending (BS), so VM entry delivers it
+// before the guest's next instruction, exactly where the processor would have.
+void advance_rip(VmcsAccess& vmcs) {
+    const std::uint64_t rip = vmcs.read_or_zero(Field::guest_rip);
+    const std::uint64_t length = vmcs.read_or_zero(Field::exit_instruction_length);
+    vmcs.write(Field::guest_rip, rip + length);
+    const std::uint64_t blocking = vmcs.read_or_zero(Field::guest_interruptibility_state);
+    const std::uint64_t shadow = interruptibility::blocking_by_sti | interruptibility::blocking_by_mov_ss;
+    if ((blocking & shadow) != 0) vmcs.write(Field::guest_interruptibility_state, blocking & ~shadow);
+    if ((vmcs.read_or_zero(Field::guest_rflags) & rflags_tf) != 0) {
+        const std::uint64_t pending = vmcs.read_or_zero(Field::guest_pending_debug_exceptions);
+        vmcs.write(Field::guest_pending_debug_exceptions, pending | pending_debug::single_step);
+    }
+}
+
+void inject_exception(GuestContext& guest, VmcsAccess& vmcs, std::uint8_t vec, std::uint32_t error_code) {
+    vmcs.write(Field::entry_interruption_info, inject_hardware_exception(vec));
+    if (exception_has_error_code(vec)) vmcs.write(Field::entry_exception_error_code, error_code);
+    if (vec == vector::ud) ++guest.counters.ud_injected;
+    if (vec == vector::gp) ++guest.counters.gp_injected;
+}
+
+void inject_page_fault(GuestContext& guest, VmcsAccess& vmcs, std::uint64_t linear,
+                       std::uint32_t error_code) {
+    guest.regs.cr2 = linear; // restored into CR2 right before the entry (vmx/hw/vm_entry.S)
+    inject_exception(guest, vmcs, vector::pf, error_code);
+}
+
+ExitOutcome stop_for_ept_violation(GuestContext& guest, std::uint64_t gpa, GuestAccess access,
+                                   std::uint64_t qualification) {
+    const char* words = access == GuestAccess::fetch ? "instruction fetch" : access == GuestAccess::write ? "write" : "read";
+    FixedText<sizeof(GuestStop::detail)> text;
+    text.str("EPT violation: ").str(words).str(" at guest-physical ").hex(gpa);
+    text.str(" (outside its ").dec(guest.memory_size >> 10).str(" KiB)");
+    stop_guest(guest, StopReason::ept_violation, exit_reason::ept_violation, text.c_str());
+    guest.stop.address = gpa;
+    guest.stop.code = qualification;
+    return ExitOutcome::stopped;
+}
+
+void io_out_value(GuestContext& guest, ExitServices& services, std::uint16_t port,
+                  std::uint64_t value, unsigned size) {
+    if (port == console_port) {
+        for (unsigned i = 0; i < size; ++i) console_put(guest, services, static_cast<char>(value >> (8 * i)));
+    } else {
+        ++guest.counters.io_writes_dropped;
+    }
+}
 
 const char* stop_reason_key(StopReason reason) {
     switch (reason) {

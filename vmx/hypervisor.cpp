@@ -38,12 +38,12 @@ bool halt_is_over(const GuestContext& guest, VmcsAccess& vmcs) {
     if (single_step_pending(vmcs)) return true;
     if ((vmcs.read_or_zero(Field::guest_rflags) & rflags_if) != 0) return false;
     const std::uint64_t rip = vmcs.read_or_zero(Field::guest_rip);
-    std::uint64_t at = 0;
     constexpr std::uint8_t hlt_opcode = 0xf4;
-    if (rip == 0 || !guest_linear_to_physical(guest.memory, guest.memory_size,
-                                              vmcs.read_or_zero(Field::guest_cr3), rip - 1, &at))
-        return false;
-    return guest.memory[at] != hlt_opcode;
+    WalkAccess fetch;
+    fetch.fetch = true;
+    const GuestWalk w = walk_guest_page_tables(guest.memory, guest.memory_size,
+                                               vmcs.read_or_zero(Field::guest_cr3), rip - 1, fetch);
+    return rip != 0 && w.ok() && guest.memory[w.physical] != hlt_opcode;
 }
 
 // Injects the virtual tick if the guest can take an external interrupt now (RFLAGS.IF = 1, no

@@ -15,6 +15,9 @@
 //   6      read                        0xFEE00000, the local APIC's registers
 //   7      write                       0xFEE000B0, the local APIC's EOI register
 //   8      page walk (CR3 above its memory; the next fetch reads the PML4 there)
+//   9      REP INSB of 16 bytes from 8 below the end of memory across it (the hypervisor
+//          writes the bytes: emulated, it must end the same way, at memory_size)
+//   10     REP OUTSB of 16 bytes the same way (the hypervisor reads them)
 // There is no "below": guest-physical addresses start at 0, which is the guest's own memory.
 #include "workloads/hostile.hpp"
 
@@ -36,6 +39,17 @@ std::uint64_t map_window(std::uint64_t gpa) {
     std::uint64_t cr3;
     asm volatile("mov %%cr3, %0; mov %0, %%cr3" : "=r"(cr3)::"memory"); // flush the TLB
     return window_linear + (gpa & (large_page - 1));
+}
+
+// Maps the two 2 MiB pages on either side of `gpa` (2 MiB aligned) at window_linear and returns
+// the linear address of `gpa`: a buffer there crosses from the first into the second.
+std::uint64_t map_window_across(std::uint64_t gpa) {
+    map_window(gpa - large_page);
+    auto* pd = reinterpret_cast<volatile std::uint64_t*>(window_pd);
+    pd[1] = gpa | present_writable | page_size;
+    std::uint64_t cr3;
+    asm volatile("mov %%cr3, %0; mov %0, %%cr3" : "=r"(cr3)::"memory");
+    return window_linear + large_page;
 }
 
 void announce(const char* access, std::uint64_t gpa) {
@@ -68,8 +82,19 @@ void workloads::hostile_memory(const StartInfo& info) {
         asm volatile("mov %0, %%cr3" ::"r"(gpa) : "memory");
         survived(0);
     }
-    if (param > 8) {
-        guest::console_line("escape: param must be 0..8");
+    if (param == 9 || param == 10) {
+        announce(param == 9 ? "write (REP INSB across its end)" : "read (REP OUTSB across its end)", gpa);
+        std::uint64_t at = map_window_across(info.memory_size) - 8;
+        std::uint64_t count = 16;
+        if (param == 9) {
+            asm volatile("rep insb" : "+D"(at), "+c"(count) : "d"(0x80) : "memory");
+        } else {
+            asm volatile("rep outsb" : "+S"(at), "+c"(count) : "d"(0x80) : "memory");
+        }
+        survived(count);
+    }
+    if (param > 10) {
+        guest::console_line("escape: param must be 0..10");
         guest::powerdown(2);
     }
     const unsigned kind = static_cast<unsigned>(param == 6 ? 0 : param == 7 ? 1 : param % 3);

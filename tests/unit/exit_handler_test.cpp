@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "fake_vmcs.hpp"
+#include "vmx/guest_paging.hpp"
 #include "vmx/guest_layout.hpp"
 #include "vmx/interruption.hpp"
 
@@ -149,15 +150,126 @@ TEST_CASE("exit handler: REP OUTSB to the console reads guest memory through its
     CHECK(f.vmcs.get(Field::guest_rip) == 0x10002);
 }
 
-TEST_CASE("exit handler: INSB outside guest memory raises #GP instead of writing") {
+TEST_CASE("exit handler: INSB at an unmapped linear address is a #PF with CR2 and the error code") {
     Fixture f;
     f.guest.regs.rdi = 0x40000000;  // not mapped by the guest's tables
     const std::uint64_t q = f.io(0x60, 1, true) | 0x10u;
     f.exit(vmx::exit_reason::io_instruction, q, 1);
-    const auto injected = vmx::decode_interruption_info(static_cast<std::uint32_t>(f.vmcs.get(Field::entry_interruption_info)));
-    CHECK(injected.valid);
-    CHECK(injected.vector == vmx::vector::gp);
+    CHECK(f.injected_vector() == vmx::vector::pf);
+    CHECK(f.vmcs.get(Field::entry_exception_error_code) == vmx::page_fault_error::write);
+    CHECK(f.guest.regs.cr2 == 0x40000000);
     CHECK(f.vmcs.get(Field::guest_rip) == 0x10000);
+    CHECK(f.guest.stop.reason == vmx::StopReason::none);
+}
+
+TEST_CASE("exit handler: REP INSB across the end of memory does the elements inside, then faults") {
+    const std::uint64_t q = testing_support::ExitFixture::io(0x60, 1, true) | 0x10u | 0x20u;
+    SUBCASE("identity-mapped: the linear address past the end is not mapped, #PF with CR2") {
+        Fixture f;
+        const std::uint64_t end = f.memory.size();
+        f.guest.regs.rdi = end - 4;
+        f.guest.regs.rcx = 8;
+        CHECK(f.exit(vmx::exit_reason::io_instruction, q, 2) == ExitOutcome::resume);
+        CHECK(f.injected_vector() == vmx::vector::pf);
+        CHECK(f.guest.regs.cr2 == end);
+        CHECK(f.memory[end - 1] == 0xff); // the four elements inside memory were done
+        CHECK(f.guest.regs.rcx == 4);
+        CHECK(f.guest.regs.rdi == end);
+    }
+    SUBCASE("the guest's own table maps the next 2 MiB to the GPAs past its memory: EPT violation") {
+        Fixture f;
+        const std::uint64_t end = f.memory.size();
+        const std::uint64_t pde = end | 0x83; // PD[1]: linear 2 MiB -> GPA 2 MiB (outside)
+        std::memcpy(&f.memory[0x3008], &pde, 8);
+        f.guest.regs.rdi = end - 4;
+        f.guest.regs.rcx = 8;
+        CHECK(f.exit(vmx::exit_reason::io_instruction, q, 2) == ExitOutcome::stopped);
+        CHECK(f.guest.stop.reason == vmx::StopReason::ept_violation);
+        CHECK(f.guest.stop.address == end);
+        CHECK(std::string(f.guest.stop.detail).find("EPT violation: write at guest-physical 0x200000") == 0);
+        CHECK(f.memory[end - 1] == 0xff);
+        CHECK(f.guest.regs.rcx == 4);
+        CHECK(f.injected_vector() == 0xff); // no exception: the guest is stopped, as by the EPT
+    }
+}
+
+TEST_CASE("exit handler: OUTSB through the guest's own page table to a GPA beyond memory is an EPT violation") {
+    Fixture f;
+    // PD[1] (linear 2 MiB) -> a 2 MiB page at GPA 1 GiB, far outside the 2 MiB of memory.
+    const std::uint64_t pde = (1ull << 30) | 0x83;
+    std::memcpy(&f.memory[0x3008], &pde, 8);
+    f.guest.regs.rsi = 0x200010;
+    const std::uint64_t q = f.io(0xe9, 1, false) | 0x10u;
+    CHECK(f.exit(vmx::exit_reason::io_instruction, q, 1) == ExitOutcome::stopped);
+    CHECK(f.guest.stop.reason == vmx::StopReason::ept_violation);
+    CHECK(f.guest.stop.address == (1ull << 30) + 0x10);
+    CHECK(std::string(f.guest.stop.detail).find("EPT violation: read at") == 0);
+}
+
+TEST_CASE("exit handler: a page table that lies outside memory is an EPT violation on the walk") {
+    Fixture f;
+    const std::uint64_t pdpte = (1ull << 32) | 0x3; // PDPT[1] -> a page directory at 4 GiB
+    std::memcpy(&f.memory[0x2008], &pdpte, 8);
+    f.guest.regs.rdi = 1ull << 30;
+    const std::uint64_t q = f.io(0x60, 1, true) | 0x10u;
+    CHECK(f.exit(vmx::exit_reason::io_instruction, q, 1) == ExitOutcome::stopped);
+    CHECK(f.guest.stop.reason == vmx::StopReason::ept_violation);
+    CHECK(f.guest.stop.address == (1ull << 32));
+    CHECK(std::string(f.guest.stop.detail).find("EPT violation: read at") == 0);
+}
+
+TEST_CASE("exit handler: INS into a read-only page is a #PF with the present bit; non-canonical is #GP") {
+    Fixture f;
+    std::uint64_t pde = 0;
+    std::memcpy(&pde, &f.memory[0x3000], 8);
+    pde &= ~std::uint64_t{2}; // the first 2 MiB read-only; CR0.WP = 1
+    std::memcpy(&f.memory[0x3000], &pde, 8);
+    f.guest.regs.rdi = 0x20000;
+    const std::uint64_t q = f.io(0x60, 1, true) | 0x10u;
+    f.exit(vmx::exit_reason::io_instruction, q, 1);
+    CHECK(f.injected_vector() == vmx::vector::pf);
+    CHECK(f.vmcs.get(Field::entry_exception_error_code) ==
+          (vmx::page_fault_error::present | vmx::page_fault_error::write));
+
+    Fixture g;
+    g.guest.regs.rdi = 0x0000800000000000ull;
+    g.exit(vmx::exit_reason::io_instruction, q, 1);
+    CHECK(g.injected_vector() == vmx::vector::gp);
+}
+
+TEST_CASE("exit handler: addr32 REP INSL counts ECX and wraps EDI, and an exit costs one walk a page") {
+    Fixture f;
+    f.memory[0x10000] = 0x67; // addr32
+    f.memory[0x10001] = 0xf3; // rep
+    f.memory[0x10002] = 0x6d; // insl
+    f.guest.regs.rcx = 0xdead0000ffffffffull; // the upper half is not part of the count
+    f.guest.regs.rdi = 0xbeef000000020000ull;
+    const std::uint64_t q = f.io(0x60, 4, true) | 0x10u | 0x20u;
+    CHECK(f.exit(vmx::exit_reason::io_instruction, q, 3) == ExitOutcome::resume);
+    // 16 elements of 4 bytes; the 32-bit registers are written back zero-extended.
+    CHECK(f.guest.regs.rcx == 0xffffffffull - vmx::string_io_elements_per_exit);
+    CHECK(f.guest.regs.rdi == 0x20000 + 4 * vmx::string_io_elements_per_exit);
+    CHECK(f.vmcs.get(Field::guest_rip) == 0x10000); // not done: re-executed
+    CHECK(f.memory[0x20000 + 4 * vmx::string_io_elements_per_exit - 1] == 0xff);
+}
+
+TEST_CASE("exit handler: REP OUTSB with RFLAGS.TF = 1 does one element per exit, then traps") {
+    Fixture f;
+    std::memcpy(&f.memory[0x20000], "ab\n", 3);
+    f.guest.regs.rsi = 0x20000;
+    f.guest.regs.rcx = 3;
+    f.vmcs.set(Field::guest_rflags, 0x302);
+    const std::uint64_t q = f.io(0xe9, 1, false) | 0x10u | 0x20u;
+    f.exit(vmx::exit_reason::io_instruction, q, 2);
+    CHECK(f.guest.regs.rcx == 2);
+    CHECK(f.vmcs.get(Field::guest_rip) == 0x10000);
+    f.exit(vmx::exit_reason::io_instruction, q, 2);
+    f.exit(vmx::exit_reason::io_instruction, q, 2);
+    CHECK(f.guest.regs.rcx == 0);
+    CHECK(f.vmcs.get(Field::guest_rip) == 0x10002);
+    CHECK((f.vmcs.get(Field::guest_pending_debug_exceptions) & vmx::pending_debug::single_step) != 0);
+    REQUIRE(f.services.lines.size() == 1);
+    CHECK(f.services.lines[0] == "g: ab");
 }
 
 TEST_CASE("exit handler: VMCALL yield, console and unknown numbers") {

@@ -74,6 +74,10 @@ struct ExitFixture {
         vmcs.set(vmx::Field::guest_rip, 0x10000);
         vmcs.set(vmx::Field::guest_cr3, 0x1000);
         vmcs.set(vmx::Field::guest_rflags, 0x202);
+        // As guest/ABI.md section 3 starts a guest: 64-bit code, CPL 0, paging with CR0.WP.
+        vmcs.set(vmx::Field::guest_cs_access_rights, 0xa09b);
+        vmcs.set(vmx::Field::guest_ss_access_rights, 0xc093);
+        vmcs.set(vmx::Field::guest_cr0, 0x80010033);
     }
     vmx::ExitOutcome exit(std::uint16_t reason, std::uint64_t qualification = 0, std::uint64_t length = 2) {
         vmcs.set(vmx::Field::exit_reason, reason);
