@@ -65,10 +65,10 @@ std::uint64_t calibrate_tsc() {
 
 // Guest console lines go to COM1 only (while guests run the TPL is HIGH_LEVEL and UEFI's console
 // must not be called), through the queue that never waits (boot/serial.hpp says why).
-void guest_line(const char* name, const char* line) {
+bool guest_line(std::uint32_t index, const char* name, const char* line) {
     vmx::FixedText<200> text;
     text.chr('[').str(name).str("] ").str(line).chr('\n');
-    serial::queue(text.c_str(), text.size());
+    return serial::queue_line(index, text.c_str(), text.size());
 }
 
 void log_line(const char* line) {
@@ -146,6 +146,7 @@ bool run_hypervisor(const vmx::Config& config, const vmx::CpuFacts& facts) {
         setup.image_file[i] = guest_image_file(i, &setup.image_file_size[i]);  // boot/guest_images.hpp
     setup.pages.allocate = allocate_pages;
     setup.console = guest_line;
+    serial::share_queue(config.guest_count);
     setup.log = log_line;
     setup.background = serial::pump;
     {
@@ -178,7 +179,8 @@ bool run_hypervisor(const vmx::Config& config, const vmx::CpuFacts& facts) {
     if (result.ran) print_bench_line(result, free, used, session_start_tsc);
     if (serial::dropped_bytes() != 0) {
         vmx::FixedText<120> line;
-        line.str("metronome: guest console: ").dec(serial::dropped_bytes()).str(" bytes dropped (queue full)");
+        line.str("metronome: guest console: ").dec(serial::dropped_bytes());
+        line.str(" bytes dropped (a guest's share of the queue was full; per guest in the report)");
         print_line(line);
     }
     if (!result.ran) {

@@ -23,6 +23,20 @@ std::size_t ring_head = 0;  // next byte to send
 std::size_t ring_tail = 0;  // next free slot
 std::uint64_t dropped = 0;
 
+// The lines in the ring, oldest first: whose and how long, so that an owner's share is given
+// back as its bytes leave.
+struct QueuedLine {
+    std::uint32_t owner;
+    std::uint32_t length;
+};
+constexpr std::size_t max_owners = 256;
+constexpr std::size_t line_slots = 4096;  // a power of two
+QueuedLine lines[line_slots];
+std::size_t line_head = 0, line_tail = 0;
+std::size_t head_line_sent = 0;  // bytes of the oldest line already sent
+std::size_t owner_queued[max_owners];
+std::size_t owner_share = ring_size;
+
 bool ready() { return (vmx::hw::inb(line_status) & transmit_holding_empty) != 0; }
 
 void put(char c) {
@@ -35,12 +49,19 @@ void put(char c) {
 }
 
 void ring_put(char c) {
-    if (ring_tail - ring_head == ring_size) {
-        ++dropped;
-        return;
-    }
     ring[ring_tail % ring_size] = c;
     ++ring_tail;
+}
+
+// One byte of the oldest line has left: when the whole line has, its owner's share comes back.
+void sent_one() {
+    ++ring_head;
+    if (line_head == line_tail) return;
+    QueuedLine& l = lines[line_head % line_slots];
+    if (++head_line_sent < l.length) return;
+    owner_queued[l.owner] -= l.length;
+    head_line_sent = 0;
+    ++line_head;
 }
 
 } // namespace
@@ -55,24 +76,42 @@ void write(const char* s, std::size_t n) {
     }
 }
 
-void queue(const char* s, std::size_t n) {
+void share_queue(std::size_t owners) {
+    if (owners == 0) owners = 1;
+    if (owners > max_owners) owners = max_owners;
+    owner_share = ring_size / owners;
+}
+
+bool queue_line(std::size_t owner, const char* s, std::size_t n) {
+    std::size_t bytes = n;
+    for (std::size_t i = 0; i < n; ++i)
+        if (s[i] == '\n') ++bytes; // its "\r"
+    if (owner >= max_owners || owner_queued[owner] + bytes > owner_share ||
+        ring_size - (ring_tail - ring_head) < bytes || line_tail - line_head == line_slots) {
+        dropped += bytes;
+        return false;
+    }
     for (std::size_t i = 0; i < n; ++i) {
         if (s[i] == '\n') ring_put('\r');
         ring_put(s[i]);
     }
+    lines[line_tail % line_slots] = QueuedLine{static_cast<std::uint32_t>(owner), static_cast<std::uint32_t>(bytes)};
+    ++line_tail;
+    owner_queued[owner] += bytes;
+    return true;
 }
 
 void pump() {
     for (unsigned i = 0; i < pump_burst && ring_head != ring_tail && ready(); ++i) {
         vmx::hw::outb(com1, static_cast<std::uint8_t>(ring[ring_head % ring_size]));
-        ++ring_head;
+        sent_one();
     }
 }
 
 void flush() {
     while (ring_head != ring_tail) {
         put(ring[ring_head % ring_size]);
-        ++ring_head;
+        sent_one();
     }
 }
 

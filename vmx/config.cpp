@@ -48,6 +48,7 @@ void inherit(GuestConfig& g, const Config& cfg) {
     if (!g.is_set(ConfigKey::tick_hz)) g.tick_hz = cfg.tick_hz;
     if (!g.is_set(ConfigKey::memory_mib)) g.memory_mib = cfg.memory_mib;
     if (!g.is_set(ConfigKey::period_us)) g.period_us = cfg.period_us;
+    if (!g.is_set(ConfigKey::cap_percent)) g.cap_percent = cfg.cap_percent;
 }
 
 // Fills `r` with an error pointing at `b`; the caller writes the message through the Text.
@@ -205,6 +206,7 @@ void reset_config(Config& out) {
     out.tick_hz = 0;
     out.memory_mib = 2;
     out.period_us = 100000;
+    out.cap_percent = 100;
     out.tsc_hz = 0;
     out.debug_break = DebugBreak::none;
     out.debug_guest[0] = '\0';
@@ -295,7 +297,7 @@ void format_config(const Config& cfg, Text& out) {
     out.str(",\"on_finish\":").json_string(on_finish_name(cfg.on_finish));
     out.str(",\"tick_hz\":").dec(cfg.tick_hz);
     out.str(",\"memory_mib\":").dec(cfg.memory_mib);
-    out.str(",\"period_us\":").dec(cfg.period_us);
+    out.str(",\"period_us\":").dec(cfg.period_us).str(",\"cap_percent\":").dec(cfg.cap_percent);
     out.str(",\"tsc_hz\":").dec(cfg.tsc_hz);
     if (cfg.test_fail_vmxon) out.str(",\"test_fail_vmxon\":true");
     out.str(",\"guests\":[");

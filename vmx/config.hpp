@@ -24,7 +24,7 @@
 //   - `key = value`, spaces and tabs around both optional; no quotes;
 //   - `[guest NAME]` starts a guest section; keys before the first section are global. A key that
 //     is only global (policy, ...) inside a section is an error, so is a guest-only key (image,
-//     cap_percent, param) above the first section. A key set twice in one section is an error.
+//     param) above the first section. A key set twice in one section is an error.
 // Values:
 //   - numbers: decimal digits, optional '_' between digits (1_000_000); no sign, no hex, no
 //     fraction;
@@ -47,7 +47,7 @@
 //   period_us     G+S  10..10000000             default 100000 (used under capped only)
 //   tsc_hz        G    0 (calibrate) or 1000000..100000000000   default 0
 //   image         S    required
-//   cap_percent   S    1..100                   default 100 (used under capped only)
+//   cap_percent   G+S  1..100                   default 100 (used under capped only)
 //   param         S    0..2^64-1                default 0 (passed to the guest at entry)
 //   debug_break   G    none | start | vmentry   default none: breakpoints for the Bochs debugger
 //                                               (vmx/hw/debug_break.hpp; tools/metronome debug)
@@ -170,6 +170,7 @@ struct Config {
     std::uint32_t tick_hz = 0;
     std::uint32_t memory_mib = 2;
     std::uint32_t period_us = 100000;
+    std::uint32_t cap_percent = 100;
     std::uint64_t tsc_hz = 0; // 64 bits: TSCs above 4.29 GHz exist
     DebugBreak debug_break = DebugBreak::none;
     char debug_guest[max_name_length + 1] = {}; // "" = the first guest entered

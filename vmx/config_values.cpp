@@ -17,7 +17,7 @@ constexpr KeyInfo key_table[] = {
     {ConfigKey::period_us, in_global | in_guest, Kind::number, 10, 10'000'000, false},
     {ConfigKey::tsc_hz, in_global, Kind::number, 1'000'000, 100'000'000'000, true},
     {ConfigKey::image, in_guest, Kind::image, 0, 0, false},
-    {ConfigKey::cap_percent, in_guest, Kind::number, 1, 100, false},
+    {ConfigKey::cap_percent, in_global | in_guest, Kind::number, 1, 100, false},
     {ConfigKey::param, in_guest, Kind::number, 0, UINT64_MAX, false},
     {ConfigKey::debug_break, in_global, Kind::debug_break, 0, 0, false},
     {ConfigKey::debug_guest, in_global, Kind::guest_name, 0, 0, false},
@@ -129,7 +129,7 @@ void store_number(Target t, ConfigKey k, std::uint64_t v) {
         c.tsc_hz = v;
         break;
     case ConfigKey::cap_percent:
-        if (g != nullptr) g->cap_percent = v32;
+        (g != nullptr ? g->cap_percent : c.cap_percent) = v32;
         break;
     case ConfigKey::param:
         if (g != nullptr) g->param = v;

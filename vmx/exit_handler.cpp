@@ -97,12 +97,20 @@ ExitOutcome handle_vmcall(GuestContext& guest, VmcsAccess& vmcs, ExitServices& s
         if (length > hypercall::console_write_max || at > guest.memory_size ||
             length > guest.memory_size - at) {
             guest.regs.rax = hypercall::result_bad_argument;
-        } else {
-            for (std::uint64_t i = 0; i < length; ++i) {
-                console_put(guest, services, static_cast<char>(guest.memory[at + i]));
-            }
-            guest.regs.rax = hypercall::result_ok;
+            advance_rip(vmcs);
+            return ExitOutcome::resume;
         }
+        // At most console_write_bytes_per_exit bytes per exit, so that no exit runs long: the
+        // rest is done by re-executing the VMCALL with RBX and RCX advanced, as an interrupted
+        // REP OUTSB would be. A done write returns RBX = its end and RCX = 0.
+        const std::uint64_t now = length < hypercall::console_write_bytes_per_exit ? length : hypercall::console_write_bytes_per_exit;
+        for (std::uint64_t i = 0; i < now; ++i) {
+            console_put(guest, services, static_cast<char>(guest.memory[at + i]));
+        }
+        guest.regs.rbx = at + now;
+        guest.regs.rcx = length - now;
+        if (guest.regs.rcx != 0) return ExitOutcome::resume;
+        guest.regs.rax = hypercall::result_ok;
         advance_rip(vmcs);
         return ExitOutcome::resume;
     }
@@ -326,7 +334,10 @@ void console_put(GuestContext& guest, ExitServices& services, char c) {
     }
     if (c == '\n' || b.length == ConsoleBuffer::capacity) {
         b.text[b.length] = '\0';
-        services.console_line(guest, b.text);
+        if (!services.console_line(guest, b.text)) {
+            ++guest.counters.console_lines_dropped;
+            guest.counters.console_bytes_dropped += b.length + 1; // its newline too
+        }
         b.length = 0;
     }
 }

@@ -14,8 +14,10 @@ class ExitServices {
   public:
     // CPUID as the real processor answers it (the handler then filters it for the guest).
     virtual void cpuid(std::uint32_t leaf, std::uint32_t subleaf, std::uint32_t out[4]) = 0;
-    // One complete console line of a guest, without the newline.
-    virtual void console_line(const GuestContext& guest, const char* line) = 0;
+    // One complete console line of a guest, without the newline. False when it was dropped: the
+    // guest's share of the console queue is full (each guest has its own, so one guest's flood
+    // never silences another).
+    virtual bool console_line(const GuestContext& guest, const char* line) = 0;
     // A physical interrupt was acknowledged on exit: signal end of interrupt to its controller.
     virtual void end_of_interrupt(std::uint8_t vector) = 0;
     // XCR0 bits the processor supports (CPUID.(EAX=0DH,ECX=0):EDX:EAX), 0 without XSAVE.
@@ -46,6 +48,9 @@ inline constexpr std::uint64_t result_ok = 0;
 inline constexpr std::uint64_t result_unknown = ~0ull;
 inline constexpr std::uint64_t result_bad_argument = ~0ull - 1;
 inline constexpr std::uint64_t console_write_max = 4096;
+// A longer write continues over several exits (guest/ABI.md section 7): ~60 instructions a byte,
+// so one exit stays under ~8,000 instructions.
+inline constexpr std::uint64_t console_write_bytes_per_exit = 128;
 } // namespace hypercall
 
 inline constexpr std::uint16_t console_port = 0xe9;

@@ -63,6 +63,8 @@ struct GuestCounters {
     std::uint64_t io_reads_all_ones = 0;
     std::uint64_t io_writes_dropped = 0;
     std::uint64_t console_bytes = 0;
+    std::uint64_t console_lines_dropped = 0; // its share of the console queue was full
+    std::uint64_t console_bytes_dropped = 0;
     std::uint64_t hypercalls = 0;
     std::uint64_t ud_injected = 0;
     std::uint64_t gp_injected = 0;

@@ -92,6 +92,9 @@ void guest_json(const ReportInput& in, std::size_t i, Text& out) {
     out.str(",\"io_reads_all_ones\":").dec(ctx.counters.io_reads_all_ones);
     out.str(",\"io_writes_dropped\":").dec(ctx.counters.io_writes_dropped);
     out.str(",\"console_bytes\":").dec(ctx.counters.console_bytes);
+    out.str(",\"console_lines_dropped\":").dec(ctx.counters.console_lines_dropped);
+    out.str(",\"console_bytes_dropped\":").dec(ctx.counters.console_bytes_dropped);
+    out.str(",\"overruns\":").dec(st.overruns).str(",\"overrun_ticks\":").dec(st.overrun_ticks);
     out.str(",\"ud_injected\":").dec(ctx.counters.ud_injected).str(",\"gp_injected\":").dec(ctx.counters.gp_injected);
     out.str(",\"host_interrupts\":").dec(ctx.counters.host_interrupts);
     out.chr('}');

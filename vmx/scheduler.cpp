@@ -56,6 +56,7 @@ InitError Scheduler::init(const SchedParams& params, const GuestParams* guests, 
     slice_start_ = slice_last_ = 0;
     entering_ = kNoGuest;
     entering_inject_ = false;
+    handled_exit_ = false;
     idle_for_ = kNoGuest;
     idle_bound_ = 0;
     return InitError::none;
@@ -165,6 +166,32 @@ void Scheduler::settle_idle(std::uint64_t now) {
     idle_for_ = kNoGuest;
 }
 
+// The hypervisor's work for a handled exit is the guest's, up to the decision that follows it.
+// Past the end of the guest's slot (or slice) it is an overrun: the current quantum ends where
+// the work did, so the next one is whole, and the overrun becomes the guest's debt.
+void Scheduler::charge_exit_handling(std::uint64_t now) {
+    if (!handled_exit_) return;
+    handled_exit_ = false;
+    if (owner_ == kNoGuest || !slice_begun_ || !alive(owner_)) return;
+    charge_owner(now, &GuestStats::hypervisor);
+    if (q_.guest != owner_ || q_.seq != owner_seq_ || now <= q_.end) return;
+    const std::uint64_t overrun = now - q_.end;
+    ++stats_[owner_].overruns;
+    stats_[owner_].overrun_ticks += overrun;
+    if (params_.policy != Policy::capped) guests_[owner_].debt += overrun; // capped: the budget pays
+    q_.end = now;
+}
+
+// A quantum of `length` for guest g, less what it owes for earlier overruns (at most all but one
+// tick of it; the rest waits for the next one).
+std::uint64_t Scheduler::pay_debt(std::size_t g, std::uint64_t length) {
+    GuestRuntime& r = guests_[g];
+    if (r.debt == 0 || length <= 1) return length;
+    const std::uint64_t pay = r.debt < length - 1 ? r.debt : length - 1;
+    r.debt -= pay;
+    return length - pay;
+}
+
 Decision Scheduler::next(std::uint64_t now) {
     if (!run_.started) start(now);
     Decision d;
@@ -179,6 +206,7 @@ Decision Scheduler::next(std::uint64_t now) {
     entering_ = kNoGuest;
     advance_ticks(now);
     settle_idle(now);
+    charge_exit_handling(now);
     d = choose(now);
     run_.end = mark_;
     return d;
@@ -330,7 +358,8 @@ void Scheduler::on_exit(std::size_t guest, std::uint64_t t_exit, ExitCause cause
         if (q_.guest == guest) q_.yielded = true;
         break;
     case ExitCause::handled:
-        break; // an exit in HLT state (NMI, external interrupt) leaves it halted
+        handled_exit_ = true; // an exit in HLT state (NMI, external interrupt) leaves it halted
+        break;
     case ExitCause::dead:
         guest_died(guest, t_exit);
         break;

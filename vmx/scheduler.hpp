@@ -37,7 +37,11 @@
 // After a `handled` exit, next() gives the same guest and the same absolute deadline (the slice
 // is neither extended nor restarted by exits: the hypervisor's time counts against it), unless a
 // virtual tick of that guest became due meanwhile (then it asks for the injection and arms the
-// next tick).
+// next tick). The time from a handled exit to the next decision is always that guest's
+// (`hypervisor`), even where it runs past the end of its slot or slice: then the next guest's
+// slot starts when the handling ends and is whole, and the guest that caused it gets that much
+// less in its next slot or slice (under `capped` its budget pays instead). Neither the
+// neighbour nor `switching` pays for another guest's exits.
 #pragma once
 #include "vmx/policy.hpp" // Policy, OnGuestExit: shared with the configuration
 #include "vmx/scheduler_accounting.hpp"
@@ -150,6 +154,9 @@ class Scheduler {
         bool tick_pending = false;
         std::uint64_t pending_due = 0;
         std::uint64_t halt_since = 0; // trapped HLT: when it halted
+        // Root-mode work for one of its handled exits that ran past the end of its slot or slice:
+        // taken off its next one, so the neighbour after it loses nothing.
+        std::uint64_t debt = 0;
         // `capped`: budget per period and what was used in the period ending at period_end.
         std::uint64_t budget = 0;
         std::uint64_t used = 0;
@@ -170,6 +177,8 @@ class Scheduler {
     std::uint64_t sanitize(std::uint64_t t);
     void advance_ticks(std::uint64_t t);
     void settle_idle(std::uint64_t now);
+    void charge_exit_handling(std::uint64_t now);
+    std::uint64_t pay_debt(std::size_t g, std::uint64_t length);
     void charge_owner(std::uint64_t to, std::uint64_t GuestStats::*bucket);
     void charge_unowned(std::uint64_t to, std::uint64_t RunStats::*bucket);
     void close_slice();
@@ -213,6 +222,8 @@ class Scheduler {
     bool slice_begun_ = false;
     std::uint64_t slice_start_ = 0;
     std::uint64_t slice_last_ = 0;
+    // The last exit was `handled`: until the next decision the hypervisor works for its guest.
+    bool handled_exit_ = false;
     // The last `run` decision, awaiting on_reentry.
     std::size_t entering_ = kNoGuest;
     bool entering_inject_ = false;

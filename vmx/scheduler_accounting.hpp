@@ -79,6 +79,10 @@ struct GuestStats {
     MinMeanMax tick_latency;           // due time of the pending tick -> the entry injecting it
 
     std::uint64_t throttled = 0; // `capped`: how often its budget ran out before its slice did
+    // Handled exits whose root-mode work ran past the end of its slot or slice, and by how much in
+    // all (taken off its following slots and slices; under `capped` off its budget).
+    std::uint64_t overruns = 0;
+    std::uint64_t overrun_ticks = 0;
     Activity activity = Activity::active; // at the end: running / halted / exited
     std::uint64_t died_at = 0;            // TSC of the `dead` exit
 };

@@ -87,7 +87,7 @@ void Scheduler::pick_round_robin(std::uint64_t now) {
         const std::uint64_t slice = guests_[g].p.slice_ticks;
         const std::uint64_t left = budget_left(g, now);
         if (left < slice) ++stats_[g].throttled;
-        q_.end = sat_add(now, left < slice ? left : slice);
+        q_.end = sat_add(now, left < slice ? left : pay_debt(g, slice));
         rr_last_ = g;
         return;
     }
@@ -132,7 +132,7 @@ void Scheduler::advance_slot(std::uint64_t now) {
             q_.end += (now - q_.end) / frame_len_ * frame_len_; // whole frames missed
         const std::size_t g = next_in_frame(q_.guest);
         q_.guest = g;
-        q_.end = sat_add(q_.end, guests_[g].p.slice_ticks);
+        q_.end = sat_add(q_.end, pay_debt(g, guests_[g].p.slice_ticks));
         ++q_.seq;
         q_.yielded = false;
     }

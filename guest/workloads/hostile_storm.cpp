@@ -11,6 +11,7 @@
 //   12 REP OUTSB of 4096 bytes to port 0x80
 //   13 console lines: 120-byte lines through hypercall 2 as fast as it can
 //   14 all of 0-6 and 8-12 in turn
+//   15 console flood: 4096-byte writes (64 lines of 64 bytes) through hypercall 2 as fast as it can
 #include "workloads/hostile.hpp"
 #include "workloads/hostile_probe.hpp"
 
@@ -82,6 +83,15 @@ void one(std::uint64_t kind) {
                          reinterpret_cast<std::uint64_t>(line), 120);
         break;
     }
+    case 15: {
+        // The scratch page as 64 lines of 63 printable bytes and a newline.
+        char* text = reinterpret_cast<char*>(workloads::scratch_page());
+        for (unsigned i = 0; i < workloads::scratch_page_size; ++i)
+            text[i] = i % 64 == 63 ? '\n' : static_cast<char>('A' + i % 26);
+        guest::hypercall(metronome::abi::Hypercall::console_write,
+                         reinterpret_cast<std::uint64_t>(text), workloads::scratch_page_size);
+        break;
+    }
     default:
         break;
     }
@@ -91,8 +101,8 @@ void one(std::uint64_t kind) {
 
 void workloads::hostile_storm(const StartInfo& info) {
     const std::uint64_t kind = info.param;
-    if (kind > 14) {
-        guest::console_line("storm: param must be 0..14");
+    if (kind > 15) {
+        guest::console_line("storm: param must be 0..15");
         guest::powerdown(2);
     }
     probe::install();

@@ -28,6 +28,7 @@ def config(policy, guests, duration_ms=300, extra=()):
 
 
 SPINNERS = [("a", "spin", {}), ("b", "spin", {})]
+SPIN_LINE_EVERY = 1 << 20
 MEMORY_SIZE = 2 << 20
 HYPERVISOR_GUESS = 0x7000000
 # escape's param -> (access word in the report, guest-physical address)
@@ -74,6 +75,13 @@ SCENARIOS = {
     "ports": config("shared", [("a", "spin", {}), ("io", "portsweep", {})], duration_ms=400),
     "leaks": config("shared", [("a", "spin", {})] +
                     [(f"leak{i}", "leakprobe", {"param": s}) for i, s in enumerate(PLANT_SEEDS)]),
+    # A guest that floods the console with 4 KiB writes beside three spinners that print a line
+    # every 2^20 iterations, under each policy: the spinners keep their shares within 0.1 point
+    # and every line they print arrives; the flood loses only its own lines.
+    **{f"flood-{policy}": config(policy, [(n, "spin", {"param": SPIN_LINE_EVERY}) for n in "abc"] +
+                                 [("flood", "storm", {"param": 15})],
+                                 extra=("cap_percent = 25",) if policy == "capped" else ())
+       for policy in ("fixed", "shared", "capped")},
     # Guests that single-step themselves (RFLAGS.TF = 1) through `sti; hlt`, halting natively
     # (yield_on_hlt = 0) or with HLT trapped, under `fixed`: each keeps its 25% and is woken for
     # its ticks like any halting guest.
@@ -225,6 +233,38 @@ def check_leaks(check, rep, lines):
         check.expect(any(s.startswith(f"leakprobe: seed {seed}") for s in progress), f"{name}: no start line")
 
 
+FLOOD_TOLERANCE = 0.1  # percentage points: the flood must not move its neighbours at all
+
+
+def check_flood(check, rep, lines):
+    g = guests(rep)
+    for name in "abc":
+        got = report.share(g[name])
+        check.expect(abs(got - 25) <= FLOOD_TOLERANCE,
+                     f"{name}: {got:.3f}% of the CPU beside the flood, expected 25% ± {FLOOD_TOLERANCE}")
+        check.equal(g[name]["console_lines_dropped"], 0, f"{name}: console lines dropped")
+        # Every line it printed arrived, in order: "spin: N iterations" for N = k * 2^20.
+        counts = [int(s.split()[1]) for s in said(lines, name, "spin: ") if s.endswith(" iterations")
+                  and s.split()[1].isdigit()]
+        expected = [k * SPIN_LINE_EVERY for k in range(1, g[name]["progress"] // SPIN_LINE_EVERY + 1)]
+        check.equal(counts, expected, f"{name}: its console lines")
+        # Its own hypervisor time is its own few console lines (~3,000 ticks each), nothing of the flood.
+        own = 5_000 * (len(counts) + 1)
+        check.expect(g[name]["hypervisor_ticks"] < own,
+                     f"{name}: {g[name]['hypervisor_ticks']} ticks of hypervisor time for {len(counts) + 1} lines")
+    flood = g["flood"]
+    expect_running(check, g, "flood")
+    check.expect(flood["console_lines_dropped"] > 0, "the flood lost none of its lines (it should overflow its share)")
+    check.expect(flood["exits"].get("vmcall", 0) > 1000, f"flood: {flood['exits'].get('vmcall', 0)} console exits")
+    # No exit runs long: a 4 KiB write is done 128 bytes an exit.
+    worst = flood["root_ticks_by_exit"]["vmcall"]["max"]
+    check.expect(worst < 20_000, f"flood: one console exit took {worst} ticks")
+    # The hypervisor's work for the flood is the flood's, never `switching`.
+    slices = sum(x["slices"] for x in rep["guests"])
+    check.expect(rep["switching_ticks"] < slices * 2_000,
+                 f"switching {rep['switching_ticks']} ticks for {slices} slices")
+
+
 def check_single_step(check, rep, lines):
     expect_neighbours(check, rep, "a", 25)
     g = guests(rep)
@@ -259,6 +299,9 @@ CHECKS = {
     "ports": check_ports,
     "leaks": check_leaks,
     "single-step": check_single_step,
+    "flood-fixed": check_flood,
+    "flood-shared": check_flood,
+    "flood-capped": check_flood,
 }
 
 

@@ -398,3 +398,12 @@ TEST_CASE("config: key and enum names") {
     CHECK(std::strcmp(vmx::on_guest_exit_name(vmx::OnGuestExit::reclaim), "reclaim") == 0);
     CHECK(std::strcmp(vmx::on_finish_name(vmx::OnFinish::shutdown), "shutdown") == 0);
 }
+
+TEST_CASE("config: cap_percent, like period_us, is a global default a guest may override") {
+    const vmx::Config& cfg = load("policy = capped\ncap_percent = 25\nperiod_us = 10000\n"
+                                  "[guest a]\nimage = spin\n[guest b]\nimage = spin\ncap_percent = 50\n");
+    CHECK(cfg.cap_percent == 25);
+    CHECK(guest(cfg, "a").cap_percent == 25);
+    CHECK(guest(cfg, "b").cap_percent == 50);
+    CHECK(guest(cfg, "a").period_us == 10000);
+}

@@ -448,3 +448,41 @@ TEST_CASE("exit handler: a trapped HLT with RFLAGS.TF = 1 does not halt: its #DB
     CHECK(f.vmcs.get(vmx::Field::guest_rip) == 0x10001);
     CHECK((f.vmcs.get(vmx::Field::guest_pending_debug_exceptions) & vmx::pending_debug::single_step) != 0);
 }
+
+TEST_CASE("exit handler: a 4 KiB console write is done a bounded piece per exit, resumed like a REP") {
+    Fixture f;
+    for (std::size_t i = 0; i < 4096; ++i) f.memory[0x30000 + i] = (i % 64 == 63) ? '\n' : 'x';
+    f.guest.regs.rax = vmx::hypercall::console_write;
+    f.guest.regs.rbx = 0x30000;
+    f.guest.regs.rcx = 4096;
+    unsigned exits = 0;
+    while (f.vmcs.get(Field::guest_rip) == 0x10000 && exits < 1000) {
+        CHECK(f.exit(vmx::exit_reason::vmcall, 0, 3) == ExitOutcome::resume);
+        ++exits;
+        if (f.vmcs.get(Field::guest_rip) == 0x10000) {
+            // Not done: the VMCALL is executed again with the rest of the buffer.
+            CHECK(f.guest.regs.rax == vmx::hypercall::console_write);
+            CHECK(f.guest.regs.rbx == 0x30000 + exits * vmx::hypercall::console_write_bytes_per_exit);
+        }
+    }
+    CHECK(exits == 4096 / vmx::hypercall::console_write_bytes_per_exit);
+    CHECK(f.guest.regs.rax == vmx::hypercall::result_ok);
+    CHECK(f.guest.regs.rbx == 0x30000 + 4096);
+    CHECK(f.guest.regs.rcx == 0);
+    CHECK(f.vmcs.get(Field::guest_rip) == 0x10003);
+    CHECK(f.services.lines.size() == 64);
+    CHECK(f.guest.counters.hypercalls == exits);
+}
+
+TEST_CASE("exit handler: console lines a full queue refuses are dropped and counted for that guest") {
+    Fixture f;
+    f.services.console_capacity = 1;
+    std::memcpy(&f.memory[0x30000], "one\ntwo\nthree\n", 14);
+    f.guest.regs.rax = vmx::hypercall::console_write;
+    f.guest.regs.rbx = 0x30000;
+    f.guest.regs.rcx = 14;
+    f.exit(vmx::exit_reason::vmcall, 0, 3);
+    REQUIRE(f.services.lines.size() == 1);
+    CHECK(f.guest.counters.console_lines_dropped == 2);
+    CHECK(f.guest.counters.console_bytes_dropped == 4 + 6);
+}

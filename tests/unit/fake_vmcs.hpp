@@ -45,13 +45,16 @@ class FakeServices final : public vmx::ExitServices {
         out[2] = 0xffffffffu;  // every feature bit set, so filtering is visible
         out[3] = 0x22222222u;
     }
-    void console_line(const vmx::GuestContext& guest, const char* line) override {
+    bool console_line(const vmx::GuestContext& guest, const char* line) override {
+        if (lines.size() >= console_capacity) return false;
         lines.push_back(std::string(guest.name) + ": " + line);
+        return true;
     }
     void end_of_interrupt(std::uint8_t vector) override { eoi.push_back(vector); }
     std::uint64_t supported_xcr0() override { return xcr0_supported; }
 
     std::vector<std::string> lines;
+    std::size_t console_capacity = ~std::size_t{0}; // lines accepted before console_line says full
     std::vector<std::uint8_t> eoi;
     std::uint64_t xcr0_supported = 0xe7;  // x87, SSE, AVX, AVX-512
 };

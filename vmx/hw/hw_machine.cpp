@@ -202,8 +202,8 @@ void HwMachine::cpuid(std::uint32_t leaf, std::uint32_t subleaf, std::uint32_t o
     out[3] = r.edx;
 }
 
-void HwMachine::console_line(const GuestContext& guest, const char* line) {
-    if (sink_ != nullptr) sink_(guest.name, line);
+bool HwMachine::console_line(const GuestContext& guest, const char* line) {
+    return sink_ == nullptr || sink_(guest.index, guest.name, line);
 }
 
 void HwMachine::end_of_interrupt(std::uint8_t) { InterruptMasks::end_of_interrupt(); }

@@ -26,7 +26,8 @@ struct HostSavedState {
     std::uint64_t dr[4], dr6, dr7, cr2;
 };
 
-using ConsoleSink = void (*)(const char* guest_name, const char* line);
+// One guest's console line to the output queue; false when that guest's share of it is full.
+using ConsoleSink = bool (*)(std::uint32_t guest_index, const char* guest_name, const char* line);
 
 class HwMachine final : public Machine, public VmcsAccess, public ExitServices {
   public:
@@ -53,7 +54,7 @@ class HwMachine final : public Machine, public VmcsAccess, public ExitServices {
     bool write(Field field, std::uint64_t value) override;
 
     void cpuid(std::uint32_t leaf, std::uint32_t subleaf, std::uint32_t out[4]) override;
-    void console_line(const GuestContext& guest, const char* line) override;
+    bool console_line(const GuestContext& guest, const char* line) override;
     void end_of_interrupt(std::uint8_t vector) override;
     std::uint64_t supported_xcr0() override { return xsave_mask_; }
 
