@@ -27,9 +27,21 @@ inline constexpr std::uint32_t reclaim = 1u << 1;         // on_guest_exit = rec
 inline constexpr std::uint32_t work_conserving = 1u << 2; // idle time goes to others (shared, capped)
 } // namespace capacity_flag
 
-// Guest g's capacity under `config` as `scheduler` (initialised, not necessarily started) will
-// run it. `scheduler.guest_params(g)` gives the lengths in TSC ticks.
-GuestCapacity capacity_for(const Scheduler& scheduler, const Config& config, std::size_t g);
+// What each guest gets of the CPU when every guest is alive and busy all the time (never halts,
+// never exits), in parts per million, under the policy and lengths `scheduler` (initialised, not
+// started) will run (guest/ABI.md section 9 states the rule):
+//   fixed:  its slot / the frame;
+//   shared: its slice / the sum of the slices (round robin gives each its slice every round);
+//   capped: what the scheduler itself allots to spinning guests: it is run, without switching
+//           costs, over many rounds and budget periods, since how caps, periods and slices
+//           interact under round robin has no simple closed form.
+// `out` gets scheduler.guest_count() values.
+void busy_shares_ppm(const Scheduler& scheduler, std::uint64_t* out);
+
+// Guest g's capacity under `config` as `scheduler` will run it, with its busy share from
+// busy_shares_ppm. `scheduler.guest_params(g)` gives the lengths in TSC ticks.
+GuestCapacity capacity_for(const Scheduler& scheduler, const Config& config, std::size_t g,
+                           std::uint64_t busy_share_ppm);
 
 // EAX, EBX, ECX, EDX of a capacity leaf (capacity_leaf_first..capacity_leaf_last); zero for any
 // other leaf, and for every leaf when the capacity is not known (policy 0).

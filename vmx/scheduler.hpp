@@ -133,9 +133,6 @@ class Scheduler {
     std::uint64_t allotted_ppm(std::size_t g) const;
     // Global idle / run length.
     std::uint64_t idle_ppm() const;
-    // The capacity a guest can expect while everyone is alive (for the CPUID capacity leaves):
-    // fixed: its slot / the frame; shared: 1 / guests; capped: min(cap, 1 / guests).
-    std::uint64_t capacity_ppm(std::size_t g) const;
     // `fixed`: the frame length (sum of the slots, less those reclaimed); else 0.
     std::uint64_t frame_ticks() const { return frame_len_; }
 

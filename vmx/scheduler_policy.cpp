@@ -187,19 +187,5 @@ Decision Scheduler::choose(std::uint64_t now) {
     return decide_run(g, now);
 }
 
-std::uint64_t Scheduler::capacity_ppm(std::size_t g) const {
-    if (g >= count_) return 0;
-    const GuestParams& p = guests_[g].p;
-    if (params_.policy == Policy::fixed) {
-        std::uint64_t frame = 0;
-        for (std::size_t h = 0; h < count_; ++h)
-            frame += guests_[h].p.slice_ticks;
-        return ratio_ppm(p.slice_ticks, frame);
-    }
-    const std::uint64_t fair = 1000000u / count_;
-    if (params_.policy == Policy::capped && p.cap_percent != 0)
-        return min_u64(fair, std::uint64_t{p.cap_percent} * 10000u);
-    return fair;
-}
 
 } // namespace vmx

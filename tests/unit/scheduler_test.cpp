@@ -3,6 +3,7 @@
 #include "vmx/scheduler.hpp"
 
 #include "tests/unit/scheduler_sim.hpp"
+#include "vmx/capacity.hpp"
 
 #include <doctest/doctest.h>
 
@@ -355,7 +356,6 @@ TEST_CASE("capped: the deadline includes budget exhaustion, the budget refills e
     d = dr.next(10 * kMs);
     CHECK(d.kind == DecisionKind::run);
     CHECK(d.timer_deadline == 12500 * kUs);
-    CHECK(dr.s.capacity_ppm(0) == 250000);
 }
 
 TEST_CASE("slice statistics: min/mean/max against slots of different lengths") {
@@ -372,8 +372,10 @@ TEST_CASE("slice statistics: min/mean/max against slots of different lengths") {
         CHECK(sl.max <= slot - costs.switch_in);              // the very first slot
         SCHED_CHECK_NEAR(sl.mean(), slot - costs.exit - costs.switch_in, 10);
     }
-    CHECK(sim.sched.capacity_ppm(0) == 166666);
-    CHECK(sim.sched.capacity_ppm(2) == 500000);
+    std::uint64_t shares[3];
+    vmx::busy_shares_ppm(sim.sched, shares);
+    CHECK(shares[0] == 166666);
+    CHECK(shares[2] == 500000);
 }
 
 TEST_CASE("when every guest is dead the run finishes early and the books still close") {
@@ -496,5 +498,54 @@ TEST_CASE("an exit handled past the end of its guest's slot is that guest's: the
         const std::uint64_t slices = culprit.slice.count + sim.sched.guest_stats(1).slice.count +
                                      sim.sched.guest_stats(2).slice.count;
         CHECK(sim.sched.run_stats().switching <= slices * (Costs{}.switch_in + Costs{}.exit));
+    }
+}
+
+TEST_CASE("the capacity a guest is promised is what the scheduler gives when every guest is busy") {
+    // Random mixes of slices (and caps and periods under `capped`), every guest spinning, no
+    // switching costs: each guest's allotted share over a long run must be its capacity_ppm, to
+    // within what the run's length can resolve (a slice or a period at its end).
+    std::uint32_t seed = 20101202;
+    auto next = [&seed](std::uint32_t n) {
+        seed = seed * 1103515245u + 12345u;
+        return (seed >> 8) % n;
+    };
+    const Costs free{0, 0, 0, 0};
+    for (int trial = 0; trial < 60; ++trial) {
+        const Policy policy = trial % 3 == 0 ? Policy::fixed : trial % 3 == 1 ? Policy::shared : Policy::capped;
+        const std::size_t n = 2 + next(5);
+        std::vector<GuestSpec> guests;
+        std::uint64_t longest = 0;
+        for (std::size_t g = 0; g < n; ++g) {
+            GuestSpec spec = spinner((50 + next(1950)) * kUs);
+            if (policy == Policy::capped && next(3) != 0) {
+                spec.params.cap_percent = 5 + next(90);
+                spec.params.cap_period_ticks = spec.params.slice_ticks * (1 + next(20));
+                longest = std::max(longest, spec.params.cap_period_ticks);
+            }
+            longest = std::max(longest, spec.params.slice_ticks);
+            guests.push_back(spec);
+        }
+        const std::uint64_t duration = 4 * kS;
+        INFO("trial ", trial, ", policy ", vmx::policy_name(policy), ", ", n, " guests");
+        Sim sim(params(policy, duration), guests, free);
+        REQUIRE(sim.run());
+        // Resolution: both this run and the one busy_shares_ppm does end in a partial round or
+        // budget period, worth up to about twice the longer of the two of their length.
+        std::uint64_t round = 0;
+        for (const GuestSpec& g : guests) round += g.params.slice_ticks;
+        const std::uint64_t edge = 2 * std::max(round, longest);
+        const std::uint64_t busy_run = std::max(1024 * round, 256 * longest);
+        const std::uint64_t slack_ppm = vmx::ratio_ppm(edge, duration) + vmx::ratio_ppm(edge, busy_run) + 50;
+        std::uint64_t shares[vmx::kMaxGuests];
+        vmx::busy_shares_ppm(sim.sched, shares);
+        for (std::size_t g = 0; g < n; ++g) {
+            const std::uint64_t promised = shares[g];
+            const std::uint64_t got = sim.sched.allotted_ppm(g);
+            INFO("guest ", g, ": slice ", guests[g].params.slice_ticks, ", cap ", guests[g].params.cap_percent,
+                 "%, period ", guests[g].params.cap_period_ticks, ": promised ", promised, " ppm, got ", got);
+            CHECK(got + slack_ppm >= promised);
+            CHECK(got <= promised + slack_ppm);
+        }
     }
 }

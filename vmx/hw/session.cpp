@@ -31,6 +31,7 @@ VmxRoot g_root;
 InterruptMasks g_masks;
 ElfImage g_elf;                     // the image file being loaded (one at a time)
 std::uint64_t g_entry[kMaxGuests];  // each guest's first RIP
+std::uint64_t g_busy_share[kMaxGuests];  // each guest's share when all are busy (CPUID leaves)
 Idle g_idle;
 
 constexpr std::uint64_t cr4_osxsave = 1u << 18;
@@ -292,7 +293,8 @@ bool run_session(const SessionSetup& s, SessionResult& r, Text& error) {
         restore_extended_control();
         return false;
     }
-    for (std::size_t i = 0; i < n; ++i) g_guests[i].context.capacity = capacity_for(g_scheduler, cfg, i);
+    busy_shares_ppm(g_scheduler, g_busy_share);
+    for (std::size_t i = 0; i < n; ++i) g_guests[i].context.capacity = capacity_for(g_scheduler, cfg, i, g_busy_share[i]);
     RunOptions options;
     options.timer_rate = s.caps.preemption_timer_rate();
     options.timer_limit = erratum_timer_limit(s);
