@@ -39,7 +39,11 @@ void simulate_busy(const Scheduler& s, std::uint64_t* out) {
     }
     SchedParams sp = s.params();
     sp.timeline_ticks = 0;
-    sp.duration_ticks = round * busy_rounds > period * busy_periods ? round * busy_rounds : period * busy_periods;
+    std::uint64_t horizon = round * busy_rounds > period * busy_periods ? round * busy_rounds : period * busy_periods;
+    // Ended at a whole number of (the longest) budget periods, so that a cap is never seen
+    // exceeded in a period the run cut short.
+    if (period != 0) horizon = (horizon + period - 1) / period * period;
+    sp.duration_ticks = horizon;
     if (g_busy.init(sp, params, n) != InitError::none) return;
     std::uint64_t t = 0;
     for (std::uint64_t step = 0; step < busy_max_steps; ++step) {

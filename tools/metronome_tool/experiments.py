@@ -186,7 +186,7 @@ def capacity_lines(lines):
 
 
 EXPECTED_CAPACITY = [
-    "capacity: policy capped, expected share 33.33% (333333 ppm) of one CPU, 3 guests",
+    "capacity: policy capped, expected share 50.00% (500000 ppm) of one CPU, 3 guests",
     "capacity: capped at 100% of every 10000 us",
     "capacity: HLT yields the rest of the slice, work-conserving, a dead guest's share is reclaimed",
 ]
