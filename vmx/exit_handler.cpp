@@ -85,7 +85,7 @@ ExitOutcome handle_vmcall(GuestContext& guest, VmcsAccess& vmcs, ExitServices& s
         advance_rip(vmcs);
         return ExitOutcome::yielded;
     case hypercall::powerdown: {
-        FixedText<32> code;
+        FixedText<sizeof(GuestStop::detail)> code;
         code.str("powered down (code ").dec(guest.regs.rbx).chr(')');
         stop_guest(guest, StopReason::powerdown, exit_reason::vmcall, code.c_str());
         guest.stop.code = guest.regs.rbx;

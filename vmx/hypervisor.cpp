@@ -97,17 +97,21 @@ ExitCause cause_of(ExitOutcome outcome, VmcsAccess& vmcs) {
 
 void stop_failed_entry(RunGuest& guest, const EntryResult& r) {
     FixedText<sizeof(GuestStop::detail)> text;
-    text.str(guest.launched ? "VMRESUME" : "VMLAUNCH").str(" failed: ");
-    if (r.fail_invalid) {
-        text.str("VMfailInvalid (no current VMCS)");
-    } else {
-        text.str(vm_instruction_error_text(r.vm_instruction_error)).str(" (VM-instruction error ").dec(r.vm_instruction_error).chr(')');
-    }
+    describe_failed_entry(guest.launched, r, text);
     stop_guest(guest.context, StopReason::entry_failure, 0, text.c_str());
     guest.context.stop.code = r.vm_instruction_error;
 }
 
 } // namespace
+
+void describe_failed_entry(bool launched, const EntryResult& r, Text& text) {
+    text.str(launched ? "VMRESUME" : "VMLAUNCH").str(" failed: ");
+    if (r.fail_invalid) {
+        text.str("VMfailInvalid (no current VMCS)");
+    } else {
+        text.str(vm_instruction_error_text(r.vm_instruction_error)).str(" (VM-instruction error ").dec(r.vm_instruction_error).chr(')');
+    }
+}
 
 std::uint32_t timer_value_for(std::uint64_t now, std::uint64_t deadline, const RunOptions& options) {
     if (deadline <= now) return 0;

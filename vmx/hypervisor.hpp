@@ -8,6 +8,7 @@
 
 #include "vmx/exit_handler.hpp"
 #include "vmx/scheduler.hpp"
+#include "vmx/text.hpp"
 
 namespace vmx {
 
@@ -52,6 +53,9 @@ struct RunOptions {
 // never ends a slice early (SDM "VMX-Preemption Timer": the timer counts down by 1 every 2^rate
 // TSC ticks and exits at 0). 0 when the deadline has passed: exit before any guest instruction.
 std::uint32_t timer_value_for(std::uint64_t now, std::uint64_t deadline, const RunOptions& options);
+
+// Why VMLAUNCH (launched = false) or VMRESUME failed, in words: the guest's stop detail.
+void describe_failed_entry(bool launched, const EntryResult& r, Text& out);
 
 // Runs the schedule until the scheduler says finished. Guests that fail are stopped (their
 // GuestContext::stop says why); the loop itself never gives up on the others.
