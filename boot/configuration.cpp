@@ -42,10 +42,15 @@ LoadedConfiguration load_configuration() {
     LoadedConfiguration out;
     out.config = &config;
     static constexpr Utf16 path{u"\\metronome.cfg"};
-    out.file_found = read_boot_file(path.get(), config_bytes, config_capacity, &out.file_size);
-    if (!out.file_found && out.file_size > 0) {
+    const BootFile status = read_boot_file(path.get(), config_bytes, config_capacity, &out.file_size);
+    out.file_found = status == BootFile::ok;
+    if (status == BootFile::too_large) {
         vmx::Text text(out.error, sizeof out.error);
         text.str("metronome.cfg: larger than ").dec(config_capacity).str(" bytes");
+        return out;
+    }
+    if (status == BootFile::directory || status == BootFile::unreadable) {
+        vmx::Text(out.error, sizeof out.error).str("metronome.cfg: ").str(boot_file_problem(status));
         return out;
     }
     vmx::ConfigResult r = vmx::parse_config(config_bytes, out.file_found ? out.file_size : 0, config);

@@ -7,10 +7,12 @@
 #include "boot/cpu_facts.hpp"
 #include "boot/efi.hpp"
 #include "boot/finish.hpp"
+#include "boot/free_memory.hpp"
 #include "boot/configuration.hpp"
 #include "boot/hypervisor_run.hpp"
 #include "boot/guest_images.hpp"
 #include "vmx/capability_report.hpp"
+#include "vmx/memory_budget.hpp"
 #include "vmx/hw/debug_break.hpp"
 #include "vmx/hw/cpu.hpp"
 #include "vmx/text.hpp"
@@ -94,9 +96,18 @@ extern "C" EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE* system_table)
         boot::print_line(line);
         ok = false;
     } else if (loaded.config->guest_count > 0) {
-        // So does a bad guest image file (boot/guest_images.hpp): one line, nothing runs.
+        // Guests that could never fit in the free memory are refused before anything is
+        // allocated; so is a bad guest image file (boot/guest_images.hpp): one line, nothing runs.
         static char image_error[400];
-        if (!boot::load_guest_images(*loaded.config, image_error, sizeof image_error)) {
+        const boot::FreeMemory free = boot::free_memory();
+        const vmx::MemoryFit fit = vmx::fit_guests(*loaded.config, free.pages, free.largest);
+        if (!fit.ok) {
+            vmx::FixedText<400> line;
+            line.str("METRONOME-ERROR ");
+            vmx::describe_misfit(*loaded.config, fit, free.pages, free.largest, line);
+            boot::print_line(line);
+            ok = false;
+        } else if (!boot::load_guest_images(*loaded.config, image_error, sizeof image_error)) {
             vmx::FixedText<440> line;
             line.str("METRONOME-ERROR ").str(image_error);
             boot::print_line(line);

@@ -57,12 +57,13 @@ bool load_one(const vmx::GuestConfig& g, std::size_t index, vmx::Text& error) {
     to_utf16(g.image, path, sizeof path / sizeof path[0]);
     auto* scratch = reinterpret_cast<char*>(g_scratch.address);
     std::size_t size = 0;
-    if (!read_boot_file(path, scratch, max_file_size, &size)) {
-        if (size >= max_file_size) {
-            refuse(g, error).str("larger than ").dec(max_file_size).str(" bytes");
-        } else {
-            refuse(g, error).str("cannot be read from the ESP (missing or unreadable)");
-        }
+    const BootFile status = read_boot_file(path, scratch, max_file_size, &size);
+    if (status == BootFile::too_large) {
+        refuse(g, error).str("larger than ").dec(max_file_size).str(" bytes");
+        return false;
+    }
+    if (status != BootFile::ok) {
+        refuse(g, error).str(boot_file_problem(status));
         return false;
     }
     const std::uint64_t memory_size = static_cast<std::uint64_t>(g.memory_mib) << 20;

@@ -1,5 +1,7 @@
 #include "boot/hypervisor_run.hpp"
 
+#include "boot/free_memory.hpp"
+
 #include "boot/console.hpp"
 #include "boot/guest_images.hpp"
 #include "boot/efi.hpp"
@@ -77,30 +79,6 @@ void log_line(const char* line) {
     serial::write(text.c_str(), text.size());
 }
 
-// Free memory as the firmware's memory map sees it before the run (EfiConventionalMemory):
-// total pages and the largest contiguous range, for the bench's "how many guests fit".
-struct FreeMemory {
-    std::uint64_t pages = 0;
-    std::uint64_t largest = 0;
-};
-
-FreeMemory free_memory() {
-    alignas(8) static unsigned char map[32 * 1024];
-    UINTN size = sizeof map, key = 0, descriptor_size = 0;
-    UINT32 version = 0;
-    FreeMemory free;
-    EFI_BOOT_SERVICES* bs = firmware.system_table->BootServices;
-    if (failed(efi_call(bs->GetMemoryMap, &size, reinterpret_cast<EFI_MEMORY_DESCRIPTOR*>(map), &key,
-                        &descriptor_size, &version)) || descriptor_size == 0) return free;
-    for (UINTN at = 0; at + descriptor_size <= size; at += descriptor_size) {
-        EFI_MEMORY_DESCRIPTOR d;
-        __builtin_memcpy(&d, map + at, sizeof d);
-        if (d.Type != EfiConventionalMemory) continue;
-        free.pages += d.NumberOfPages;
-        if (d.NumberOfPages > free.largest) free.largest = d.NumberOfPages;
-    }
-    return free;
-}
 
 // What the run allocated, read before the allocations go back to the firmware.
 struct Footprint {

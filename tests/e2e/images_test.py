@@ -10,6 +10,9 @@
                    spinner runs on with its share untouched.
 --case bad-elf:    a truncated copy of hello.elf is refused with one METRONOME-ERROR line naming
                    the guest, the file and the problem; VMX is never entered, no guest runs.
+--case bad-memory: eight guests of 256 MiB in a 256 MiB machine: one error naming the guest, the
+                   key and both sizes, before anything is allocated;
+--case directory:  a directory named as an image: one error saying so;
 --case bad-config: an out-of-range value gets one METRONOME-ERROR line with line and key; VMX is
                    never entered.
 """
@@ -49,6 +52,19 @@ BAD_CONFIG = """on_finish = shutdown
 [guest a]
 image = spin
 slice_us = 5
+"""
+
+
+# Eight guests of 256 MiB in Bochs' 256 MiB machine: refused before anything is allocated.
+BAD_MEMORY_CONFIG = "on_finish = shutdown\nmemory_mib = 256\n" + "".join(
+    f"[guest g{i}]\nimage = spin\n" for i in range(8))
+
+# A directory named as a guest image.
+DIRECTORY_CONFIG = """on_finish = shutdown
+[guest a]
+image = spin
+[guest dir]
+image = \\guests
 """
 
 
@@ -115,9 +131,27 @@ def case_bad_config(check, result):
     no_vmx(check, result)
 
 
+def case_bad_memory(check, result):
+    errors = serial_log.errors(result.lines)
+    check.equal(len(errors), 1, "METRONOME-ERROR lines")
+    words = errors[0] if errors else ""
+    check.expect(words.startswith("metronome.cfg:2: key 'memory_mib': guest g0: its 256 MiB must be one "
+                                  "range of memory, and the largest the firmware has free is "),
+                 f"the error must name the line, the key, the guest and both sizes: {words!r}")
+    check.expect(words.endswith(" MiB"), f"the free size: {words!r}")
+    no_vmx(check, result)
+
+
+def case_directory(check, result):
+    errors = serial_log.errors(result.lines)
+    check.equal(errors, ["guest dir: image \\guests: is a directory, not a file"], "the one error line")
+    no_vmx(check, result)
+
+
 def main():
     args = arguments_with(__doc__, default_timeout=300, extra=lambda p: (
-        p.add_argument("--case", required=True, choices=["elf", "bad-elf", "bad-config"]),
+        p.add_argument("--case", required=True, choices=["elf", "bad-elf", "bad-config", "bad-memory",
+                                                         "directory"]),
         p.add_argument("--hello", type=pathlib.Path, required=True, help="build/guest/hello.elf"),
         p.add_argument("--builtin-elf", type=pathlib.Path, required=True,
                        help="build/guest/builtin-guest.elf")))
@@ -133,11 +167,17 @@ def main():
     elif args.case == "bad-elf":
         result = bochs.run(args.efi, BAD_ELF_CONFIG, args.work_dir, timeout=args.timeout,
                            progress=False, files={"guests/bad.elf": hello[:100]})
+    elif args.case == "bad-memory":
+        result = bochs.run(args.efi, BAD_MEMORY_CONFIG, args.work_dir, timeout=args.timeout, progress=False)
+    elif args.case == "directory":
+        result = bochs.run(args.efi, DIRECTORY_CONFIG, args.work_dir, timeout=args.timeout,
+                           progress=False, files={"guests/hello.elf": hello})
     else:
         result = bochs.run(args.efi, BAD_CONFIG, args.work_dir, timeout=args.timeout, progress=False)
     check = Checks()
     check.expect(result.ended, "no METRONOME-END line")
-    {"elf": case_elf, "bad-elf": case_bad_elf, "bad-config": case_bad_config}[args.case](check, result)
+    {"elf": case_elf, "bad-elf": case_bad_elf, "bad-config": case_bad_config,
+     "bad-memory": case_bad_memory, "directory": case_directory}[args.case](check, result)
     return check.finish(result)
 
 
