@@ -68,6 +68,10 @@ ExitOutcome handle_cpuid(GuestContext& guest, VmcsAccess& vmcs, ExitServices& se
         }
         // IA32_TSC_ADJUST raises #GP too: hide it (CPUID.(EAX=07H,ECX=0):EBX[1]).
         if (leaf == 7 && subleaf == 0) r[1] &= ~(1u << 1);
+        // No performance monitoring: leaf 0xA (architectural PMU) reads zero, and leaf 1 does
+        // not announce IA32_PERF_CAPABILITIES (PDCM, ECX[15]); RDPMC and the counter MSRs #GP.
+        if (leaf == 0xa) r[0] = r[1] = r[2] = r[3] = 0;
+        if (leaf == 1) r[2] &= ~(1u << 15);
     }
     guest.regs.rax = r[0];
     guest.regs.rbx = r[1];
@@ -402,6 +406,9 @@ ExitOutcome handle_exit(GuestContext& guest, VmcsAccess& vmcs, ExitServices& ser
         stop_guest(guest, StopReason::hypervisor_error, reason.basic, text.c_str());
         return ExitOutcome::stopped;
     }
+    case exit_reason::rdpmc:
+        // Guests have no performance counters (CPUID leaf 0xA reads zero): RDPMC of any counter
+        // is #GP(0), as on a CPU without them.
     case exit_reason::rdmsr:
     case exit_reason::wrmsr:
         // Only MSRs outside the switched set exit (the MSR bitmap): they belong to the host,

@@ -37,8 +37,10 @@ GuestControls resolve_guest_controls(const GuestControlRequest& req, const VmxCa
     std::uint32_t primary_want =
         proc::unconditional_io_exiting | proc::use_msr_bitmaps | proc::activate_secondary_controls |
         // MONITOR/MWAIT could put the CPU to sleep outside the guest's slice, CR8 would reach
-        // the real local APIC's TPR: both exit and are answered by the exit handler.
-        proc::mwait_exiting | proc::monitor_exiting | proc::cr8_load_exiting | proc::cr8_store_exiting;
+        // the real local APIC's TPR, RDPMC would read the host's and the other guests'
+        // performance counters: all exit and are answered by the exit handler.
+        proc::mwait_exiting | proc::monitor_exiting | proc::cr8_load_exiting | proc::cr8_store_exiting |
+        proc::rdpmc_exiting;
     std::uint32_t primary_clear = proc::use_io_bitmaps | proc::mov_dr_exiting;
     if (req.yield_on_hlt) {
         primary_want |= proc::hlt_exiting;
@@ -55,8 +57,10 @@ GuestControls resolve_guest_controls(const GuestControlRequest& req, const VmxCa
     // CPU that cannot pass them through.
     std::uint32_t secondary_want = proc2::enable_ept;
     if (req.paging_off_at_entry) secondary_want |= proc2::unrestricted_guest;
+    // WBINVD exiting keeps a guest from flushing the caches the others use (it exits and does
+    // nothing, like INVD: guests have no devices whose memory needs it).
     std::uint32_t secondary_optional =
-        proc2::enable_rdtscp | proc2::enable_invpcid;
+        proc2::enable_rdtscp | proc2::enable_invpcid | proc2::wbinvd_exiting;
     if (req.use_vpid) secondary_optional |= proc2::enable_vpid;
     g.secondary = resolve_into(g, ControlSet::secondary_processor_based, secondary_want,
                                secondary_optional, 0, caps);

@@ -1,6 +1,7 @@
 // privprobe: writes to control registers and MSRs that belong to the host, INVD, WBINVD and
 // invalid XSETBVs. Each probe has the answer guest/ABI.md section 10 promises: MSRs outside the
-// set switched per guest raise #GP (reads and writes), as on a CPU without them; setting
+// set switched per guest raise #GP (reads and writes), as on a CPU without them, and so does
+// RDPMC (there are no performance counters for guests); setting
 // CR4.VMXE, clearing CR4.PAE or CR0.PG raise #GP; INVD and WBINVD do nothing (the host's caches
 // are not the guest's to discard); XSETBV of an invalid value or register raises #GP. EFER is
 // switched by the VMCS: the guest reads and writes its own copy. The guest prints one line per
@@ -141,6 +142,14 @@ void probe_all(Tally& t) {
     t.expect("wrmsr IA32_EFER back", wrmsr(0xc0000080, efer), no_fault);
     rdmsr(0xc0000080, &again);
     t.check("EFER reads back what the guest wrote", cleared == (efer & ~efer_sce) && again == efer);
+
+    // No performance counters: CPUID says so, and RDPMC of any counter is #GP (it would read the
+    // host's and the other guests' counts).
+    t.check("CPUID leaf 0xA announces a PMU", guest::cpuid(0xa).eax == 0 && guest::cpuid(0xa).edx == 0);
+    HOSTILE_PROBE("rdpmc", : "c"(0) : "rax", "rdx", "r11", "memory");
+    t.expect("rdpmc counter 0", workloads::probe::result(), gp);
+    HOSTILE_PROBE("rdpmc", : "c"(0x40000000) : "rax", "rdx", "r11", "memory");
+    t.expect("rdpmc fixed counter 0", workloads::probe::result(), gp);
 
     // INVD/WBINVD are skipped: a store before them must still be there.
     static volatile std::uint64_t cell;

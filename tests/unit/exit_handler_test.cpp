@@ -486,3 +486,22 @@ TEST_CASE("exit handler: console lines a full queue refuses are dropped and coun
     CHECK(f.guest.counters.console_lines_dropped == 2);
     CHECK(f.guest.counters.console_bytes_dropped == 4 + 6);
 }
+
+TEST_CASE("exit handler: no performance counters: RDPMC is #GP, CPUID leaf 0xA is zero, PDCM hidden") {
+    Fixture f;
+    f.guest.regs.rcx = 0;
+    CHECK(f.exit(vmx::exit_reason::rdpmc) == ExitOutcome::resume);
+    CHECK(f.injected_vector() == vmx::vector::gp);
+    CHECK(f.vmcs.get(Field::guest_rip) == 0x10000);
+    Fixture leaf;
+    leaf.guest.regs.rax = 0xa;
+    leaf.exit(vmx::exit_reason::cpuid);
+    CHECK(leaf.guest.regs.rax == 0);
+    CHECK(leaf.guest.regs.rbx == 0);
+    CHECK(leaf.guest.regs.rcx == 0);
+    CHECK(leaf.guest.regs.rdx == 0);
+    Fixture one;
+    one.guest.regs.rax = 1;
+    one.exit(vmx::exit_reason::cpuid);
+    CHECK((one.guest.regs.rcx & (1u << 15)) == 0);
+}

@@ -202,8 +202,8 @@ TEST_CASE("optional secondary controls are taken exactly where the CPU allows th
         CAPTURE(c.name);
         const vmx::GuestControls g = vmx::resolve_guest_controls({}, c.caps);
         const std::uint32_t allowed = allowed1(governing(c.caps).secondary);
-        for (const std::uint32_t bit :
-             {vmx::proc2::enable_vpid, vmx::proc2::enable_rdtscp, vmx::proc2::enable_invpcid}) {
+        for (const std::uint32_t bit : {vmx::proc2::enable_vpid, vmx::proc2::enable_rdtscp,
+                                        vmx::proc2::enable_invpcid, vmx::proc2::wbinvd_exiting}) {
             CAPTURE(bit);
             CHECK((g.secondary & bit) == (allowed & bit));
         }
@@ -211,7 +211,7 @@ TEST_CASE("optional secondary controls are taken exactly where the CPU allows th
         // Nothing else in the secondary word beyond what Metronome asks for.
         CHECK((g.secondary &
                ~(vmx::proc2::enable_ept | vmx::proc2::enable_vpid | vmx::proc2::enable_rdtscp |
-                 vmx::proc2::enable_invpcid)) == 0);
+                 vmx::proc2::enable_invpcid | vmx::proc2::wbinvd_exiting)) == 0);
         // XSAVES/XRSTORS stays off: IA32_XSS is not switched per guest.
         CHECK((g.secondary & vmx::proc2::enable_xsaves_xrstors) == 0);
     }
@@ -230,7 +230,7 @@ TEST_CASE("VPID is optional: dropped without error when absent or not wanted") {
 
     set_allowed1(c.procbased_ctls2,
                  vmx::proc2::enable_vpid | vmx::proc2::enable_xsaves_xrstors |
-                     vmx::proc2::enable_invpcid | vmx::proc2::enable_rdtscp,
+                     vmx::proc2::enable_invpcid | vmx::proc2::enable_rdtscp | vmx::proc2::wbinvd_exiting,
                  false);
     const auto lacking = vmx::resolve_guest_controls({}, c);
     CHECK_MESSAGE(lacking.ok, describe(lacking));
