@@ -156,6 +156,13 @@ TEST_CASE("config errors: too many guests") {
         text += "[guest g" + std::to_string(i) + "]\nimage = spin\n";
     }
     CHECK(err(text) == "metronome.cfg:129: too many guests (at most 64)");
+    // The line is always the 65th guest's [guest NAME] header, whatever surrounds it.
+    std::string spaced;
+    for (unsigned i = 0; i <= vmx::max_guests; ++i) {
+        spaced += "\n# guest " + std::to_string(i) + "\n[guest g" + std::to_string(i) + "]  # a guest\r\n\nimage = spin\n";
+    }
+    CHECK(err(spaced) == "metronome.cfg:" + std::to_string(5 * vmx::max_guests + 3) +
+                             ": too many guests (at most " + std::to_string(vmx::max_guests) + ")");
 }
 
 TEST_CASE("config errors: guest names and section headers") {
