@@ -1,7 +1,7 @@
 #include "boot/configuration.hpp"
 
 #include "boot/boot_file.hpp"
-#include "vmx/text.hpp"
+#include "vmx/lib/text.hpp"
 
 namespace boot {
 namespace {

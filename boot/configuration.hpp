@@ -1,10 +1,10 @@
 // The configuration of this run: `\metronome.cfg` on the volume metronome.efi came from, then the
 // load options (`key=value` words, e.g. from the UEFI shell), parsed by the pure parser
-// (vmx/config.hpp). A file without guests is valid here: the run then only reports the CPU.
+// (vmx/config/config.hpp). A file without guests is valid here: the run then only reports the CPU.
 #pragma once
 #include <cstddef>
 
-#include "vmx/config.hpp"
+#include "vmx/config/config.hpp"
 
 namespace boot {
 

@@ -2,7 +2,7 @@
 
 #include "boot/efi.hpp"
 #include "boot/serial.hpp"
-#include "vmx/text.hpp"
+#include "vmx/lib/text.hpp"
 
 #include <cstdint>
 

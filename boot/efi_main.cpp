@@ -11,11 +11,11 @@
 #include "boot/configuration.hpp"
 #include "boot/hypervisor_run.hpp"
 #include "boot/guest_images.hpp"
-#include "vmx/capability_report.hpp"
-#include "vmx/memory_budget.hpp"
+#include "vmx/caps/capability_report.hpp"
+#include "vmx/guest/memory_budget.hpp"
 #include "vmx/hw/debug_break.hpp"
 #include "vmx/hw/cpu.hpp"
-#include "vmx/text.hpp"
+#include "vmx/lib/text.hpp"
 
 #ifndef METRONOME_VERSION
 #define METRONOME_VERSION "0.0.0-unknown"

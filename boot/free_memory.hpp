@@ -1,6 +1,6 @@
 // Free memory as the firmware's memory map sees it (EfiConventionalMemory): total pages and the
 // largest contiguous range. The configuration is checked against it before anything else
-// (vmx/memory_budget.hpp); the bench reports it as "how many guests fit".
+// (vmx/guest/memory_budget.hpp); the bench reports it as "how many guests fit".
 #pragma once
 #include <cstdint>
 

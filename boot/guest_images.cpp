@@ -3,8 +3,8 @@
 #include "boot/boot_file.hpp"
 #include "boot/console.hpp"
 #include "boot/efi.hpp"
-#include "vmx/elf_image.hpp"
-#include "vmx/text.hpp"
+#include "vmx/guest/elf_image.hpp"
+#include "vmx/lib/text.hpp"
 
 namespace boot {
 namespace {
@@ -40,7 +40,7 @@ void release(Pages& p) {
     p = Pages{};
 }
 
-// The configuration's path is printable ASCII (vmx/config.hpp): widening it is exact.
+// The configuration's path is printable ASCII (vmx/config/config.hpp): widening it is exact.
 void to_utf16(const char* path, CHAR16* out, std::size_t capacity) {
     std::size_t i = 0;
     for (; path[i] != '\0' && i + 1 < capacity; ++i) out[i] = static_cast<CHAR16>(path[i]);

@@ -1,13 +1,13 @@
 // Guest images from the ESP: for every guest whose `image` is a path (`image = \guests\a.elf`),
 // the file is read from the volume metronome.efi came from and validated as an ELF64 guest image
-// (vmx/elf_image.hpp) for that guest's memory size, all before VMX is touched. A missing, too
+// (vmx/guest/elf_image.hpp) for that guest's memory size, all before VMX is touched. A missing, too
 // large or malformed file stops the run with one line naming the guest, the file and the problem,
 // like a bad configuration: no guest runs.
 #pragma once
 #include <cstddef>
 #include <cstdint>
 
-#include "vmx/config.hpp"
+#include "vmx/config/config.hpp"
 
 namespace boot {
 

@@ -9,8 +9,8 @@
 #include "boot/serial.hpp"
 #include "vmx/hw/cpu.hpp"
 #include "vmx/hw/session.hpp"
-#include "vmx/report.hpp"
-#include "vmx/text.hpp"
+#include "vmx/report/report.hpp"
+#include "vmx/lib/text.hpp"
 
 extern "C" const unsigned char builtin_guest_image_start[];
 extern "C" const unsigned char builtin_guest_image_end[];

@@ -2,8 +2,8 @@
 // TPL so the firmware's interrupts stay off, run the session (vmx/hw/session.hpp), and print
 // the report. Returns false when the run could not start; the error line was printed.
 #pragma once
-#include "vmx/capability_report.hpp"
-#include "vmx/config.hpp"
+#include "vmx/caps/capability_report.hpp"
+#include "vmx/config/config.hpp"
 
 namespace boot {
 

@@ -3,7 +3,7 @@
 #include "vmx/hw/cpu.hpp"
 #include "vmx/hw/cpu_state.hpp"
 #include "vmx/hw/port_io.hpp"
-#include "vmx/msr.hpp"
+#include "vmx/arch/msr.hpp"
 
 namespace boot {
 namespace {

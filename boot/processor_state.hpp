@@ -6,7 +6,7 @@
 #pragma once
 #include <cstdint>
 
-#include "vmx/text.hpp"
+#include "vmx/lib/text.hpp"
 
 namespace boot {
 

@@ -1,10 +1,10 @@
-// vmcs-fields: prints the VMCS field catalogue (vmx/vmcs_field_catalogue.hpp) as CSV, one row
+// vmcs-fields: prints the VMCS field catalogue (vmx/arch/vmcs_field_catalogue.hpp) as CSV, one row
 // per encoding VMREAD/VMWRITE accept, for diffing against the SDM appendix "Field Encoding in
 // VMCS" or feeding other tools. Columns: name,encoding,width,type,access.
 #include <cstdio>
 
-#include "vmx/vmcs_field_catalogue.hpp"
-#include "vmx/vmcs_fields.hpp"
+#include "vmx/arch/vmcs_field_catalogue.hpp"
+#include "vmx/arch/vmcs_fields.hpp"
 
 int main() {
     std::printf("name,encoding,width,type,access\n");

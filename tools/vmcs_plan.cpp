@@ -13,10 +13,10 @@
 #include <sstream>
 #include <string>
 
-#include "vmx/caps_text.hpp"
-#include "vmx/preemption_timer.hpp"
-#include "vmx/vmcs_field_catalogue.hpp"
-#include "vmx/vmcs_plan.hpp"
+#include "vmx/caps/caps_text.hpp"
+#include "vmx/vmcs/preemption_timer.hpp"
+#include "vmx/arch/vmcs_field_catalogue.hpp"
+#include "vmx/vmcs/vmcs_plan.hpp"
 
 namespace {
 

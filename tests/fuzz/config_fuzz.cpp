@@ -2,9 +2,9 @@
 // The input is split at its first 0x00 byte: before it, the file text; after it, the load
 // options. Everything the parser produces is then printed, so the printers see fuzzed values too.
 // Sanitizers (address, undefined) turn any out-of-bounds read or overflow into a crash; the
-// checks below turn a broken promise of vmx/config.hpp into one.
-#include "vmx/config.hpp"
-#include "vmx/text.hpp"
+// checks below turn a broken promise of vmx/config/config.hpp into one.
+#include "vmx/config/config.hpp"
+#include "vmx/lib/text.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -56,7 +56,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     vmx::Text out(g_text, sizeof g_text);
     vmx::format_config(g_config, out);
-    // Finalizing again changes nothing (vmx/config.hpp: idempotent).
+    // Finalizing again changes nothing (vmx/config/config.hpp: idempotent).
     require(vmx::finalize_config(g_config).ok);
     char option[64];
     (void)vmx::find_load_option(options != nullptr ? options : "", options_len, "config", option, sizeof option);

@@ -1,10 +1,10 @@
-// libFuzzer target: the guest-image validator and loader (vmx/elf_image.cpp) on arbitrary bytes.
+// libFuzzer target: the guest-image validator and loader (vmx/guest/elf_image.cpp) on arbitrary bytes.
 // The guest memory size (1..4 MiB) comes from the first byte. For every accepted image the
-// promises of vmx/elf_image.hpp are checked: segments inside [0x10000, memory - 64 KiB), no
+// promises of vmx/guest/elf_image.hpp are checked: segments inside [0x10000, memory - 64 KiB), no
 // overlap, the entry inside an executable segment's file bytes; images of up to 256 KiB of
 // segments are also loaded, and guard bytes at both ends of the low area and of the stack
 // reserve must survive.
-#include "vmx/elf_image.hpp"
+#include "vmx/guest/elf_image.hpp"
 
 #include <cstddef>
 #include <cstdint>

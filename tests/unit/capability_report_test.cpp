@@ -1,6 +1,6 @@
-#include "vmx/capability_report.hpp"
-#include "vmx/caps_text.hpp"
-#include "vmx/text.hpp"
+#include "vmx/caps/capability_report.hpp"
+#include "vmx/caps/caps_text.hpp"
+#include "vmx/lib/text.hpp"
 
 #include "testdata.hpp"
 

@@ -1,7 +1,7 @@
-// The capacity a guest reads from CPUID 0x40000001..3 (vmx/capacity.hpp), computed from a parsed
+// The capacity a guest reads from CPUID 0x40000001..3 (vmx/sched/capacity.hpp), computed from a parsed
 // configuration and an initialised scheduler, under each policy.
-#include "vmx/capacity.hpp"
-#include "vmx/text.hpp"
+#include "vmx/sched/capacity.hpp"
+#include "vmx/lib/text.hpp"
 
 #include <doctest/doctest.h>
 

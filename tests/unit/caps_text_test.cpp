@@ -1,8 +1,8 @@
 // Capability text parsing (vmx/caps_text) and reading the MSRs that exist (vmx/caps_read).
 #include "testdata.hpp"
-#include "vmx/caps_read.hpp"
-#include "vmx/caps_text.hpp"
-#include "vmx/msr.hpp"
+#include "vmx/caps/caps_read.hpp"
+#include "vmx/caps/caps_text.hpp"
+#include "vmx/arch/msr.hpp"
 
 #include <doctest/doctest.h>
 

@@ -1,7 +1,7 @@
 // The debugger keys: debug_break (none | start | vmentry) and debug_guest (a guest's name), read
 // by vmx/hw/debug_break.cpp to place Bochs magic breakpoints for `tools/metronome debug`.
-#include "vmx/config.hpp"
-#include "vmx/text.hpp"
+#include "vmx/config/config.hpp"
+#include "vmx/lib/text.hpp"
 
 #include <doctest/doctest.h>
 

@@ -1,7 +1,7 @@
 // Configuration mistakes: each gives one error line naming the line (or load-option word) and
 // the key; hostile input ends in an error, never in a crash.
-#include "vmx/config.hpp"
-#include "vmx/text.hpp"
+#include "vmx/config/config.hpp"
+#include "vmx/lib/text.hpp"
 
 #include <doctest/doctest.h>
 

@@ -1,6 +1,6 @@
 // The configuration model: values, defaults, inheritance, load options and the JSON printer.
-#include "vmx/config.hpp"
-#include "vmx/text.hpp"
+#include "vmx/config/config.hpp"
+#include "vmx/lib/text.hpp"
 
 #include <doctest/doctest.h>
 

@@ -1,7 +1,7 @@
 // The test-only key test_corrupt_guest_state (per guest, boolean): it makes vmx/hw/session.cpp
 // write an invalid guest RFLAGS into that guest's VMCS so its VM entry fails (exit reason 33).
-#include "vmx/config.hpp"
-#include "vmx/text.hpp"
+#include "vmx/config/config.hpp"
+#include "vmx/lib/text.hpp"
 
 #include <doctest/doctest.h>
 

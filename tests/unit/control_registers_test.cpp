@@ -1,4 +1,4 @@
-#include "vmx/control_registers.hpp"
+#include "vmx/arch/control_registers.hpp"
 
 #include <doctest/doctest.h>
 

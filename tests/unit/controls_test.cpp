@@ -1,7 +1,7 @@
 // Control bits, their names, and resolution of requested controls against capability MSRs.
 #include "testdata.hpp"
-#include "vmx/caps_text.hpp"
-#include "vmx/controls.hpp"
+#include "vmx/caps/caps_text.hpp"
+#include "vmx/caps/controls.hpp"
 
 #include <doctest/doctest.h>
 

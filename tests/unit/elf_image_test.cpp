@@ -1,4 +1,4 @@
-#include "vmx/elf_image.hpp"
+#include "vmx/guest/elf_image.hpp"
 
 #include <doctest/doctest.h>
 

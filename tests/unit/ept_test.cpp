@@ -1,4 +1,4 @@
-#include "vmx/ept.hpp"
+#include "vmx/guest/ept.hpp"
 
 #include <doctest/doctest.h>
 

@@ -1,15 +1,15 @@
 // The exit handler's answers to hostile guests (guest/workloads/hostile_*.cpp run the same
 // instructions end to end in tests/e2e/hostile_test.py): each gets the architectural answer of a
 // CPU without the feature, or is stopped with a reason, and nothing it does reaches the host.
-#include "vmx/exit_handler.hpp"
+#include "vmx/exits/exit_handler.hpp"
 
 #include <doctest/doctest.h>
 #include <string>
 #include <vector>
 
 #include "fake_vmcs.hpp"
-#include "vmx/guest_layout.hpp"
-#include "vmx/interruption.hpp"
+#include "vmx/guest/guest_layout.hpp"
+#include "vmx/arch/interruption.hpp"
 
 using testing_support::FakeServices;
 using testing_support::FakeVmcs;

@@ -1,4 +1,4 @@
-#include "vmx/exit_handler.hpp"
+#include "vmx/exits/exit_handler.hpp"
 
 #include <doctest/doctest.h>
 #include <cstring>
@@ -6,9 +6,9 @@
 #include <vector>
 
 #include "fake_vmcs.hpp"
-#include "vmx/guest_paging.hpp"
-#include "vmx/guest_layout.hpp"
-#include "vmx/interruption.hpp"
+#include "vmx/guest/guest_paging.hpp"
+#include "vmx/guest/guest_layout.hpp"
+#include "vmx/arch/interruption.hpp"
 
 using testing_support::FakeServices;
 using testing_support::FakeVmcs;

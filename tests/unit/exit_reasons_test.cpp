@@ -1,4 +1,4 @@
-#include "vmx/exit_reasons.hpp"
+#include "vmx/arch/exit_reasons.hpp"
 
 #include <doctest/doctest.h>
 #include <cstring>

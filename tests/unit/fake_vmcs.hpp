@@ -5,10 +5,10 @@
 #include <string>
 #include <vector>
 
-#include "vmx/exit_handler.hpp"
-#include "vmx/guest_layout.hpp"
-#include "vmx/interruption.hpp"
-#include "vmx/vmcs_access.hpp"
+#include "vmx/exits/exit_handler.hpp"
+#include "vmx/guest/guest_layout.hpp"
+#include "vmx/arch/interruption.hpp"
+#include "vmx/vmcs/vmcs_access.hpp"
 
 namespace testing_support {
 

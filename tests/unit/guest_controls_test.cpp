@@ -1,9 +1,9 @@
 // The controls of one Metronome guest, resolved against every capability dump in testdata and
 // against hand-made variations of them.
 #include "testdata.hpp"
-#include "vmx/caps_text.hpp"
-#include "vmx/controls.hpp"
-#include "vmx/guest_controls.hpp"
+#include "vmx/caps/caps_text.hpp"
+#include "vmx/caps/controls.hpp"
+#include "vmx/caps/guest_controls.hpp"
 
 #include <doctest/doctest.h>
 

@@ -1,4 +1,4 @@
-#include "vmx/guest_layout.hpp"
+#include "vmx/guest/guest_layout.hpp"
 
 #include <doctest/doctest.h>
 #include <cstring>

@@ -1,7 +1,7 @@
 // The run loop against a simulated processor: guests are scripts, the TSC is a counter, and
 // each guest has its own fake VMCS. Checks what the loop programs into the VMCS and what it
 // tells the scheduler, not the scheduler's policies (tests/unit/scheduler_*).
-#include "vmx/hypervisor.hpp"
+#include "vmx/run/hypervisor.hpp"
 
 #include <doctest/doctest.h>
 #include <cstring>
@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "fake_vmcs.hpp"
-#include "vmx/interruption.hpp"
+#include "vmx/arch/interruption.hpp"
 
 using testing_support::FakeServices;
 using testing_support::FakeVmcs;

@@ -1,6 +1,6 @@
 // Which idle method the hypervisor picks from CPUID bits, and how it steps through a wait
-// (vmx/idle_method.hpp).
-#include "vmx/idle_method.hpp"
+// (vmx/caps/idle_method.hpp).
+#include "vmx/caps/idle_method.hpp"
 
 #include <doctest/doctest.h>
 

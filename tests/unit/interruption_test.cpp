@@ -1,4 +1,4 @@
-#include "vmx/interruption.hpp"
+#include "vmx/arch/interruption.hpp"
 
 #include <doctest/doctest.h>
 

@@ -1,7 +1,7 @@
 // Guests that ask for more memory than the firmware has free are refused before anything is
-// allocated, naming the guest, the key and both sizes (vmx/memory_budget.hpp).
-#include "vmx/memory_budget.hpp"
-#include "vmx/text.hpp"
+// allocated, naming the guest, the key and both sizes (vmx/guest/memory_budget.hpp).
+#include "vmx/guest/memory_budget.hpp"
+#include "vmx/lib/text.hpp"
 
 #include <doctest/doctest.h>
 

@@ -1,10 +1,10 @@
-#include "vmx/msr_bitmap.hpp"
+#include "vmx/vmcs/msr_bitmap.hpp"
 
 #include <doctest/doctest.h>
 #include <initializer_list>
 #include <vector>
 
-#include "vmx/msr.hpp"
+#include "vmx/arch/msr.hpp"
 
 TEST_CASE("msr bitmap: host-owned MSRs exit in both directions") {
     std::vector<std::uint8_t> page(vmx::msr_bitmap_size);

@@ -1,5 +1,5 @@
-// Memory types from MTRRs (vmx/mtrr.hpp), as the idle code asks for its MONITOR line.
-#include "vmx/mtrr.hpp"
+// Memory types from MTRRs (vmx/caps/mtrr.hpp), as the idle code asks for its MONITOR line.
+#include "vmx/caps/mtrr.hpp"
 
 #include <doctest/doctest.h>
 

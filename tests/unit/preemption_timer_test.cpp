@@ -1,6 +1,6 @@
-#include "vmx/preemption_timer.hpp"
+#include "vmx/vmcs/preemption_timer.hpp"
 
-#include "vmx/text.hpp"
+#include "vmx/lib/text.hpp"
 
 #include <doctest/doctest.h>
 

@@ -1,6 +1,6 @@
 // Root-mode ticks per exit reason (GuestCounters::root_ticks), which tools/metronome bench reads:
 // the counter itself, and what the run loop records into it against a simulated processor.
-#include "vmx/hypervisor.hpp"
+#include "vmx/run/hypervisor.hpp"
 
 #include <doctest/doctest.h>
 #include <vector>

@@ -1,5 +1,5 @@
 // A discrete-event simulator of one CPU, a shell and simulated guests, driving vmx::Scheduler
-// exactly as the privileged shell does (see the protocol in vmx/scheduler.hpp): next(), the
+// exactly as the privileged shell does (see the protocol in vmx/sched/scheduler.hpp): next(), the
 // switch or entry cost, on_reentry() with the injection verdict (RFLAGS.IF), guest mode until
 // the preemption timer fires at the deadline or the guest exits by itself, on_exit(), the exit
 // handling cost, next() again. Idle decisions are slept through to idle_until (+ a wake-up
@@ -7,7 +7,7 @@
 //
 // Times are TSC ticks; the constants below read them as a 1 GHz TSC.
 #pragma once
-#include "vmx/scheduler.hpp"
+#include "vmx/sched/scheduler.hpp"
 
 #include <doctest/doctest.h>
 

@@ -1,9 +1,9 @@
 // The scheduler's protocol with the shell, tick delivery and accounting details, driven by hand
 // (Driver) or through the simulator where a longer run is needed.
-#include "vmx/scheduler.hpp"
+#include "vmx/sched/scheduler.hpp"
 
 #include "tests/unit/scheduler_sim.hpp"
-#include "vmx/capacity.hpp"
+#include "vmx/sched/capacity.hpp"
 
 #include <doctest/doctest.h>
 

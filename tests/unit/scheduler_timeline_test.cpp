@@ -1,7 +1,7 @@
-// The slice timeline (vmx/scheduler_timeline.hpp): the bounded trace of who had the CPU when,
+// The slice timeline (vmx/sched/scheduler_timeline.hpp): the bounded trace of who had the CPU when,
 // checked on its own and against the simulator's record of entries, exits and idling.
 #include "tests/unit/scheduler_sim.hpp"
-#include "vmx/scheduler_timeline.hpp"
+#include "vmx/sched/scheduler_timeline.hpp"
 
 #include <doctest/doctest.h>
 

@@ -1,4 +1,4 @@
-#include "vmx/segments.hpp"
+#include "vmx/arch/segments.hpp"
 
 #include <doctest/doctest.h>
 

@@ -1,8 +1,8 @@
 // Every text a guest's stop can carry into the report, at its longest: it must fit whole in
 // GuestStop::detail (the report prints it as is). A cut text loses what matters most, its end:
 // "powered down (code 160456909845" once lost its digits and its closing parenthesis.
-#include "vmx/exit_handler.hpp"
-#include "vmx/hypervisor.hpp"
+#include "vmx/exits/exit_handler.hpp"
+#include "vmx/run/hypervisor.hpp"
 
 #include <doctest/doctest.h>
 

@@ -1,4 +1,4 @@
-#include "vmx/text.hpp"
+#include "vmx/lib/text.hpp"
 
 #include <doctest/doctest.h>
 #include <cstring>

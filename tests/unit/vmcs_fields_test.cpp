@@ -1,5 +1,5 @@
-#include "vmx/vmcs_field_catalogue.hpp"
-#include "vmx/vmcs_fields.hpp"
+#include "vmx/arch/vmcs_field_catalogue.hpp"
+#include "vmx/arch/vmcs_fields.hpp"
 
 #include <doctest/doctest.h>
 
@@ -17,7 +17,7 @@ using vmx::FieldWidth;
 namespace {
 
 // A sample of SDM literals, typed in from the appendix "Field Encoding in VMCS". The full
-// table is checked at compile time in vmx/vmcs_fields.cpp; this repeats part of it at run time
+// table is checked at compile time in vmx/arch/vmcs_fields.cpp; this repeats part of it at run time
 // so a broken constexpr evaluation cannot hide behind itself.
 struct Literal {
     Field field;

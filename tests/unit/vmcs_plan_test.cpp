@@ -1,4 +1,4 @@
-#include "vmx/vmcs_plan.hpp"
+#include "vmx/vmcs/vmcs_plan.hpp"
 
 #include <doctest/doctest.h>
 #include <array>
@@ -6,8 +6,8 @@
 #include <string>
 
 #include "testdata.hpp"
-#include "vmx/caps_text.hpp"
-#include "vmx/control_registers.hpp"
+#include "vmx/caps/caps_text.hpp"
+#include "vmx/arch/control_registers.hpp"
 
 namespace {
 

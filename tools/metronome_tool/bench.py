@@ -117,7 +117,7 @@ def root_ticks(report, reason):
 
 def switch_cost(report):
     """Root-mode ticks per slice switch: RunStats::switching (exit of one slice to the entry of
-    the next, vmx/scheduler_accounting.hpp) divided by the number of slices (each slice begins
+    the next, vmx/sched/scheduler_accounting.hpp) divided by the number of slices (each slice begins
     with one switch)."""
     slices = sum(g["slices"] for g in report["guests"])
     return round(report["switching_ticks"] / slices, 1) if slices else None
@@ -266,7 +266,7 @@ def figures(results, facts):
     ok64 = bool(r64) and len(r64["guests"]) == 64 and all_ran(r64)
     out.append(_figure("guests on one CPU (2 MiB each, 256 MiB machine)",
                        64 if ok64 else None, "guests", f">= {TARGET_GUESTS}", ok64,
-                       "all 64 ran (the configuration's limit, vmx/config.hpp max_guests)" if ok64
+                       "all 64 ran (the configuration's limit, vmx/config/config.hpp max_guests)" if ok64
                        else "the 64-guest run failed", "every guest got slices, none stopped",
                        [switch_name(64)]))
     if b64 and r64:

@@ -24,7 +24,7 @@ inline CpuidResult cpuid(std::uint32_t leaf, std::uint32_t subleaf = 0) {
 }
 
 // RDMSR of an MSR the CPU does not implement raises #GP: the caller decides what is readable
-// (vmx/capability_report.hpp says which VMX capability MSRs exist).
+// (vmx/caps/capability_report.hpp says which VMX capability MSRs exist).
 inline std::uint64_t rdmsr(std::uint32_t index) {
     std::uint32_t lo;
     std::uint32_t hi;

@@ -1,5 +1,5 @@
 // Breakpoints compiled into metronome.efi for the Bochs debugger (`tools/metronome debug`),
-// armed by the configuration keys `debug_break` and `debug_guest` (vmx/config.hpp). Target only.
+// armed by the configuration keys `debug_break` and `debug_guest` (vmx/config/config.hpp). Target only.
 //
 // With debug_break = start or vmentry, metronome.efi stops once right after reading its
 // configuration (stop 1: the tool loads the symbols there, relative to RIP); with vmentry it
@@ -13,8 +13,8 @@
 #pragma once
 #include <cstdint>
 
-#include "vmx/config.hpp"
-#include "vmx/guest_state.hpp"
+#include "vmx/config/config.hpp"
+#include "vmx/run/guest_state.hpp"
 
 extern "C" void metronome_debug_break(std::uint64_t stop, std::uint64_t vmcs_physical,
                                       std::uint64_t guest_memory_physical,

@@ -5,8 +5,8 @@
 #include "vmx/hw/debug_break.hpp"
 #include "vmx/hw/interrupt_masks.hpp"
 #include "vmx/hw/vmx_instructions.hpp"
-#include "vmx/little_endian.hpp"
-#include "vmx/msr.hpp"
+#include "vmx/lib/little_endian.hpp"
+#include "vmx/arch/msr.hpp"
 
 namespace vmx::hw {
 namespace {

@@ -6,7 +6,7 @@
 #include <cstdint>
 
 #include "vmx/hw/idle.hpp"
-#include "vmx/hypervisor.hpp"
+#include "vmx/run/hypervisor.hpp"
 
 namespace vmx::hw {
 

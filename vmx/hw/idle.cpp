@@ -2,9 +2,9 @@
 
 #include "vmx/hw/cpu.hpp"
 #include "vmx/hw/cpu_state.hpp"
-#include "vmx/msr.hpp"
-#include "vmx/mtrr.hpp"
-#include "vmx/text.hpp"
+#include "vmx/arch/msr.hpp"
+#include "vmx/caps/mtrr.hpp"
+#include "vmx/lib/text.hpp"
 
 extern "C" void metronome_idle_interrupt();
 extern "C" volatile std::uint8_t metronome_idle_interrupted;
@@ -23,7 +23,7 @@ constexpr std::uint32_t ia32_tsc_deadline = 0x6e0;
 constexpr std::uint64_t apic_base_x2apic = 1u << 10;
 constexpr std::uint32_t leaf1_edx_mtrr = 1u << 12;
 
-// MONITOR watches this line when it is write-back memory (else another one, vmx/mtrr.hpp);
+// MONITOR watches this line when it is write-back memory (else another one, vmx/caps/mtrr.hpp);
 // nothing writes it, so only the wake-up interrupt ends the wait.
 // A page of its own: an emulator may watch writes at page granularity.
 alignas(4096) volatile std::uint64_t g_monitor_line[512];

@@ -1,13 +1,13 @@
 // The hypervisor's idle on the real processor: MWAIT woken by the local APIC timer in
 // TSC-deadline mode when the CPU has what that needs, else a PAUSE loop (the choice and the
-// stepping are pure: vmx/idle_method.hpp). Target only.
+// stepping are pure: vmx/caps/idle_method.hpp). Target only.
 //
 // Protocol: init() after the firmware's interrupt sources are masked (InterruptMasks::mask_all),
 // idle_until() any number of times, finish() after InterruptMasks::restore().
 #pragma once
 #include <cstdint>
 
-#include "vmx/idle_method.hpp"
+#include "vmx/caps/idle_method.hpp"
 
 namespace vmx::hw {
 

@@ -2,7 +2,7 @@
 
 #include "vmx/hw/cpu.hpp"
 #include "vmx/hw/port_io.hpp"
-#include "vmx/msr.hpp"
+#include "vmx/arch/msr.hpp"
 
 namespace vmx::hw {
 namespace {

@@ -8,12 +8,12 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "vmx/caps.hpp"
-#include "vmx/config.hpp"
+#include "vmx/caps/caps.hpp"
+#include "vmx/config/config.hpp"
 #include "vmx/hw/hw_machine.hpp"
-#include "vmx/hypervisor.hpp"
-#include "vmx/scheduler.hpp"
-#include "vmx/text.hpp"
+#include "vmx/run/hypervisor.hpp"
+#include "vmx/sched/scheduler.hpp"
+#include "vmx/lib/text.hpp"
 
 namespace vmx::hw {
 
@@ -31,7 +31,7 @@ struct SessionSetup {
     const std::uint8_t* builtin_image = nullptr;
     std::size_t builtin_image_size = 0;
     // Per guest whose image is a path: the file's bytes as boot/ read them from the ESP (boot/
-    // validated them with vmx/elf_image.hpp before VMX was touched); null for built-in images.
+    // validated them with vmx/guest/elf_image.hpp before VMX was touched); null for built-in images.
     const std::uint8_t* image_file[kMaxGuests] = {};
     std::size_t image_file_size[kMaxGuests] = {};
     PageSource pages{};

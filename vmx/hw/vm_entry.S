@@ -11,7 +11,7 @@
  * (ZF=1; the VM-instruction error field says why), and 3 when HOST_RSP could not be written.
  * (SDM "Conventions" for VMX instructions; "VM Exits": RSP/RIP come from the host-state area.)
  *
- * RBX..R15 as offsets into GuestRegisters: see vmx/guest_registers.hpp.
+ * RBX..R15 as offsets into GuestRegisters: see vmx/run/guest_registers.hpp.
  */
     .set HOST_RSP_FIELD, 0x6c14
 

@@ -5,7 +5,7 @@
 #pragma once
 #include <cstdint>
 
-#include "vmx/guest_registers.hpp"
+#include "vmx/run/guest_registers.hpp"
 
 namespace vmx::hw {
 

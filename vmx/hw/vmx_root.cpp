@@ -1,12 +1,12 @@
 #include "vmx/hw/vmx_root.hpp"
 
-#include "vmx/control_registers.hpp"
-#include "vmx/feature_control.hpp"
+#include "vmx/arch/control_registers.hpp"
+#include "vmx/caps/feature_control.hpp"
 #include "vmx/hw/cpu.hpp"
 #include "vmx/hw/vmx_instructions.hpp"
-#include "vmx/little_endian.hpp"
-#include "vmx/msr.hpp"
-#include "vmx/segments.hpp"
+#include "vmx/lib/little_endian.hpp"
+#include "vmx/arch/msr.hpp"
+#include "vmx/arch/segments.hpp"
 
 namespace vmx::hw {
 namespace {

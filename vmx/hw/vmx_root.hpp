@@ -5,9 +5,9 @@
 #pragma once
 #include <cstdint>
 
-#include "vmx/caps.hpp"
+#include "vmx/caps/caps.hpp"
 #include "vmx/hw/cpu_state.hpp"
-#include "vmx/text.hpp"
+#include "vmx/lib/text.hpp"
 
 namespace vmx::hw {
 

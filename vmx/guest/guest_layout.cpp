@@ -1,0 +1,118 @@
+#include "vmx/guest/guest_layout.hpp"
+
+#include "vmx/lib/little_endian.hpp"
+#include "vmx/arch/segments.hpp"
+
+namespace vmx {
+namespace {
+
+void put_u64(std::uint8_t* p, std::uint64_t v) { store_le(p, v, 8); }
+void put_u32(std::uint8_t* p, std::uint32_t v) { store_le(p, v, 4); }
+
+void put_string(std::uint8_t* p, std::size_t capacity, const char* s) {
+    std::size_t i = 0;
+    for (; s != nullptr && s[i] != '\0' && i + 1 < capacity; ++i) p[i] = static_cast<std::uint8_t>(s[i]);
+    for (; i < capacity; ++i) p[i] = 0;
+}
+
+void zero(std::uint8_t* p, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) p[i] = 0;
+}
+
+// Page-table entry bits (SDM "Paging", 4-level: "Format of a PML4 Entry" and siblings).
+constexpr std::uint64_t pte_present = 1u << 0;
+constexpr std::uint64_t pte_writable = 1u << 1;
+constexpr std::uint64_t pte_large = 1u << 7;
+
+// A 64-bit TSS descriptor occupies 16 bytes (SDM "TSS Descriptor in 64-bit mode"). The guest
+// never executes LTR: its TR is loaded by VM entry from the VMCS, which requires a busy TSS, so
+// the GDT says busy too and the two agree.
+void put_tss_descriptor(std::uint8_t* p, std::uint64_t base, std::uint32_t limit) {
+    put_u64(p, make_descriptor(static_cast<std::uint32_t>(base), limit, access_rights_tss64_busy));
+    put_u64(p + 8, tss64_descriptor_high(base));
+}
+
+} // namespace
+
+bool prepare_guest_memory(std::uint8_t* memory, std::uint64_t memory_size,
+                          const GuestIdentity& identity, const char** reason) {
+    using namespace guest_layout;
+    if (memory_size < min_memory || memory_size > max_memory || memory_size % (1u << 20) != 0) {
+        *reason = "guest memory must be a whole number of MiB between 1 and 256";
+        return false;
+    }
+    zero(memory, image_base);
+
+    // Identity map [0, memory_size): 2 MiB pages, and 4 KiB pages for an odd last MiB, so the
+    // guest's own page tables never name an address outside its memory.
+    put_u64(memory + pml4, pdpt | pte_present | pte_writable);
+    put_u64(memory + pdpt, pd | pte_present | pte_writable);
+    const std::uint64_t two_mib = 2ull << 20;
+    const std::uint64_t whole = memory_size / two_mib;
+    for (std::uint64_t i = 0; i < whole; ++i) {
+        put_u64(memory + pd + 8 * i, i * two_mib | pte_present | pte_writable | pte_large);
+    }
+    if (memory_size % two_mib != 0) {
+        put_u64(memory + pd + 8 * whole, pt_tail | pte_present | pte_writable);
+        for (std::uint64_t i = 0; i < 256; ++i) {
+            put_u64(memory + pt_tail + 8 * i, (whole * two_mib + i * 4096) | pte_present | pte_writable);
+        }
+    }
+
+    put_u64(memory + gdt + code_selector, code64_descriptor);
+    put_u64(memory + gdt + data_selector, data_descriptor);
+    put_tss_descriptor(memory + gdt + tss_selector, tss, tss_limit);
+    // No I/O permission bitmap: its offset points past the TSS limit.
+    memory[tss + 0x66] = static_cast<std::uint8_t>(tss_limit + 1);
+
+    std::uint8_t* info = memory + start_info_page;
+    const char magic[] = "MTRNINFO";
+    for (unsigned i = 0; i < 8; ++i) info[start_info::magic + i] = static_cast<std::uint8_t>(magic[i]);
+    put_u32(info + start_info::abi_version, start_info::current_abi_version);
+    put_u32(info + start_info::guest_index, identity.index);
+    put_u64(info + start_info::memory_size, memory_size);
+    put_u64(info + start_info::param, identity.param);
+    put_u32(info + start_info::tick_hz, identity.tick_hz);
+    put_u32(info + start_info::tick_vector, tick_vector);
+    put_u64(info + start_info::tsc_hz, identity.tsc_hz);
+    put_string(info + start_info::name, 32, identity.name);
+    put_string(info + start_info::image, 64, identity.image);
+    return true;
+}
+
+GuestEntryState guest_entry_state(std::uint64_t memory_size, std::uint64_t entry,
+                                  std::uint64_t param, bool xsave, bool nx) {
+    // CR0: PE, MP, ET, NE, WP, PG. CR4: PAE, OSFXSR, OSXMMEXCPT (+OSXSAVE). EFER: SCE, LME, LMA
+    // (+NXE). The VMCS adjusts these against the FIXED MSRs; these are what the guest sees.
+    GuestEntryState s{};
+    s.rip = entry;
+    s.rsp = memory_size;
+    s.rdi = guest_layout::start_info_page;
+    s.rsi = param;
+    s.cr0 = 0x80010033ull;
+    s.cr3 = guest_layout::pml4;
+    s.cr4 = (1u << 5) | (1u << 9) | (1u << 10) | (xsave ? (1u << 18) : 0u);
+    s.efer = (1u << 0) | (1u << 8) | (1u << 10) | (nx ? (1u << 11) : 0u);
+    s.gdt_base = guest_layout::gdt;
+    s.tss_base = guest_layout::tss;
+    return s;
+}
+
+bool load_flat_image(std::uint8_t* memory, std::uint64_t memory_size, const std::uint8_t* image,
+                     std::size_t image_size, const char** reason) {
+    if (memory_size < guest_layout::image_base + guest_layout::stack_reserve ||
+        image_size > memory_size - guest_layout::image_base - guest_layout::stack_reserve) {
+        *reason = "the image does not fit below the guest's stack";
+        return false;
+    }
+    for (std::size_t i = 0; i < image_size; ++i) memory[guest_layout::image_base + i] = image[i];
+    return true;
+}
+
+std::uint64_t read_guest_u64(const std::uint8_t* memory, std::uint64_t memory_size,
+                             std::uint64_t guest_physical) {
+    if (guest_physical > memory_size || memory_size - guest_physical < 8) return 0;
+    return load_le(memory + guest_physical, 8);
+}
+
+} // namespace vmx

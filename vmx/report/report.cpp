@@ -1,0 +1,183 @@
+#include "vmx/report/report.hpp"
+
+#include "vmx/vmcs/preemption_timer.hpp"
+
+namespace vmx {
+namespace {
+
+void percent(Text& out, std::uint64_t ppm) { out.fixed(ppm / 100, 2); }
+
+void stat_json(Text& out, const char* key, const MinMeanMax& m) {
+    out.chr('"').str(key).str("\":{\"count\":").dec(m.count).str(",\"min\":").dec(m.min);
+    out.str(",\"mean\":").dec(m.mean()).str(",\"max\":").dec(m.max).chr('}');
+}
+
+void exits_json(Text& out, const GuestCounters& c) {
+    out.str("\"exits\":{");
+    bool first = true;
+    for (std::uint16_t r = 0; r < exit_reason::count; ++r) {
+        if (c.exits[r] == 0) continue;
+        if (!first) out.chr(',');
+        first = false;
+        out.chr('"').str(exit_reason_key(r)).str("\":").dec(c.exits[r]);
+    }
+    if (c.exits_other != 0) {
+        if (!first) out.chr(',');
+        out.str("\"other\":").dec(c.exits_other);
+    }
+    out.chr('}');
+}
+
+// Root-mode ticks per basic exit reason (GuestCounters::root_ticks), reasons seen only.
+void root_ticks_json(Text& out, const GuestCounters& c) {
+    out.str("\"root_ticks_by_exit\":{");
+    bool first = true;
+    for (std::uint16_t r = 0; r < exit_reason::count; ++r) {
+        const RootTicks& t = c.root_ticks[r];
+        if (t.count == 0) continue;
+        if (!first) out.chr(',');
+        first = false;
+        out.chr('"').str(exit_reason_key(r)).str("\":{\"count\":").dec(t.count).str(",\"min\":").dec(t.min);
+        out.str(",\"mean\":").dec(t.total / t.count).str(",\"max\":").dec(t.max).chr('}');
+    }
+    out.str("},\"first_entry_tsc\":").dec(c.first_entry_tsc);
+}
+
+void guest_json(const ReportInput& in, std::size_t i, Text& out) {
+    const GuestConfig& gc = in.config->guests[i];
+    const GuestStats& st = in.scheduler->guest_stats(i);
+    const GuestContext& ctx = in.guests[i].context;
+    const std::uint64_t slice_ticks = in.scheduler->guest_params(i).slice_ticks;
+    out.str("{\"name\":").json_string(gc.name).str(",\"image\":").json_string(gc.image);
+    out.str(",\"state\":").json_string(guest_state_name(st.activity));
+    out.str(",\"exit_reason\":");
+    if (ctx.stop.reason == StopReason::none) {
+        out.str("null,\"exit_detail\":null");
+    } else {
+        out.json_string(stop_reason_key(ctx.stop.reason)).str(",\"exit_detail\":").json_string(ctx.stop.detail);
+        out.str(",\"exit_code\":").dec(ctx.stop.code).str(",\"exit_rip\":").dec(ctx.stop.rip);
+        if (ctx.stop.reason == StopReason::ept_violation) out.str(",\"fault_address\":").dec(ctx.stop.address);
+    }
+    out.str(",\"yield_on_hlt\":").str(gc.yield_on_hlt ? "true" : "false");
+    out.str(",\"slices\":").dec(st.slice.count);
+    out.str(",\"allotted_ticks\":").dec(st.allotted).str(",\"ran_ticks\":").dec(st.ran);
+    out.str(",\"halted_ticks\":");
+    if (st.halted_observable) out.dec(st.halted); else out.str("null");
+    out.str(",\"halted_observable\":").str(st.halted_observable ? "true" : "false");
+    // Under `shared` a trapped HLT gives the CPU away: the wall time it waited is not part of
+    // its allotted time, but it is observed exactly, so it is reported beside it.
+    out.str(",\"halted_wall_ticks\":");
+    if (st.halted_observable) out.dec(st.halted_wall); else out.str("null");
+    out.str(",\"hypervisor_ticks\":").dec(st.hypervisor);
+    out.str(",\"share_ppm\":").dec(in.scheduler->share_ppm(i));
+    out.str(",\"allotted_ppm\":").dec(in.scheduler->allotted_ppm(i));
+    out.str(",\"progress\":").dec(in.progress != nullptr ? in.progress[i] : 0);
+    out.str(",\"ticks_seen\":").dec(in.ticks_seen != nullptr ? in.ticks_seen[i] : 0);
+    out.chr(',');
+    exits_json(out, ctx.counters);
+    out.chr(',');
+    root_ticks_json(out, ctx.counters);
+    out.str(",\"exit_causes\":{");
+    for (std::size_t c = 0; c < kExitCauseCount; ++c) {
+        if (c != 0) out.chr(',');
+        out.chr('"').str(exit_cause_name(static_cast<ExitCause>(c))).str("\":").dec(st.exits[c]);
+    }
+    out.str("},\"injected_interrupts\":").dec(st.ticks_injected);
+    out.str(",\"ticks_due\":").dec(st.ticks_due).str(",\"ticks_coalesced\":").dec(st.ticks_coalesced);
+    out.chr(',');
+    stat_json(out, "tick_latency_ticks", st.tick_latency);
+    out.chr(',');
+    stat_json(out, "slice_ticks", st.slice);
+    out.str(",\"slice_configured_ticks\":").dec(slice_ticks);
+    out.str(",\"io_reads_all_ones\":").dec(ctx.counters.io_reads_all_ones);
+    out.str(",\"io_writes_dropped\":").dec(ctx.counters.io_writes_dropped);
+    out.str(",\"console_bytes\":").dec(ctx.counters.console_bytes);
+    out.str(",\"console_lines_dropped\":").dec(ctx.counters.console_lines_dropped);
+    out.str(",\"console_bytes_dropped\":").dec(ctx.counters.console_bytes_dropped);
+    out.str(",\"overruns\":").dec(st.overruns).str(",\"overrun_ticks\":").dec(st.overrun_ticks);
+    out.str(",\"ud_injected\":").dec(ctx.counters.ud_injected).str(",\"gp_injected\":").dec(ctx.counters.gp_injected);
+    out.str(",\"host_interrupts\":").dec(ctx.counters.host_interrupts);
+    out.chr('}');
+}
+
+// The slice timeline for plots: [guest or null, "running"|"halted"|"idle", start, end], times
+// in TSC ticks from the start of the run.
+void timeline_json(const Timeline& t, Text& out) {
+    out.str(",\"timeline\":{\"window_ticks\":").dec(t.window()).str(",\"dropped\":").dec(t.dropped());
+    out.str(",\"spans\":[");
+    for (std::size_t i = 0; i < t.count(); ++i) {
+        const Span& s = t.at(i);
+        out.str(i == 0 ? "[" : ",[");
+        if (s.kind == SpanKind::idle) out.str("null"); else out.dec(s.guest);
+        out.str(",\"").str(span_kind_name(s.kind)).str("\",").dec(s.start - t.start()).chr(',').dec(s.end - t.start()).chr(']');
+    }
+    out.str("]}");
+}
+
+} // namespace
+
+const char* guest_state_name(Activity activity) {
+    switch (activity) {
+    case Activity::active: return "running";
+    case Activity::halted_trapped:
+    case Activity::halted_native: return "halted";
+    case Activity::dead: return "exited";
+    }
+    return "unknown";
+}
+
+void write_report_table(const ReportInput& in, Text& out) {
+    const RunStats& run = in.scheduler->run_stats();
+    out.str("Run: ").fixed(tsc_ticks_to_us(run.length(), in.tsc_hz), 0).str(" us (").dec(run.length());
+    out.str(" TSC ticks at ").dec(in.tsc_hz).str(" Hz), policy ").str(policy_name(in.config->policy));
+    out.str(", idle ").fixed(tsc_ticks_to_us(run.idle, in.tsc_hz), 0).str(" us, switching ");
+    out.fixed(tsc_ticks_to_us(run.switching, in.tsc_hz), 0).str(" us\n");
+    out.str("guest").pad_to(12).str("image").pad_to(22).str("state").pad_to(30).str("share%").pad_to(38);
+    out.str("slices").pad_to(46).str("ran ms").pad_to(56).str("halted ms").pad_to(67).str("hv ms").pad_to(76);
+    out.str("exits").pad_to(86).str("progress").pad_to(100).str("reason\n");
+    for (std::size_t i = 0; i < in.guest_count; ++i) {
+        const GuestConfig& gc = in.config->guests[i];
+        const GuestStats& st = in.scheduler->guest_stats(i);
+        const GuestContext& ctx = in.guests[i].context;
+        std::uint64_t exits = ctx.counters.exits_other;
+        for (std::uint64_t e : ctx.counters.exits) exits += e;
+        out.str(gc.name).pad_to(12).str(gc.image).pad_to(22).str(guest_state_name(st.activity)).pad_to(30);
+        percent(out, in.scheduler->share_ppm(i));
+        out.pad_to(38).dec(st.slice.count).pad_to(46);
+        out.fixed(tsc_ticks_to_us(st.ran, in.tsc_hz) / 10, 2).pad_to(56);
+        if (st.halted_observable) out.fixed(tsc_ticks_to_us(st.halted, in.tsc_hz) / 10, 2); else out.str("n/a");
+        out.pad_to(67).fixed(tsc_ticks_to_us(st.hypervisor, in.tsc_hz) / 10, 2).pad_to(76);
+        out.dec(exits).pad_to(86).dec(in.progress != nullptr ? in.progress[i] : 0).pad_to(100);
+        out.str(ctx.stop.reason == StopReason::none ? "-" : ctx.stop.detail).chr('\n');
+    }
+}
+
+void write_report_json(const ReportInput& in, Text& out) {
+    const RunStats& run = in.scheduler->run_stats();
+    out.str("{\"version\":1,\"config\":");
+    format_config(*in.config, out);
+    out.str(",\"tsc_hz\":").dec(in.tsc_hz).str(",\"tsc_source\":").json_string(in.tsc_configured ? "configured" : "calibrated");
+    out.str(",\"duration_ticks\":").dec(run.length());
+    out.str(",\"duration_us\":").dec(tsc_ticks_to_us(run.length(), in.tsc_hz));
+    out.str(",\"idle_ticks\":").dec(run.idle).str(",\"switching_ticks\":").dec(run.switching);
+    out.str(",\"idle_on_behalf_ticks\":").dec(run.idle_on_behalf);
+    out.str(",\"protocol_errors\":").dec(run.protocol_errors);
+    out.str(",\"totals_add_up\":").str(in.scheduler->totals_add_up(0) ? "true" : "false");
+    out.str(",\"platform\":{\"cpu\":").json_string(in.platform);
+    out.str(",\"preemption_timer_rate\":").dec(in.timer_rate);
+    out.str(",\"extended_state\":").json_string(in.extended_state);
+    out.str(",\"idle_method\":").json_string(in.idle_method);
+    out.str(",\"feature_control\":").json_string(in.feature_control);
+    out.str(",\"fallbacks\":");
+    write_fallbacks_json(in.capabilities, out);
+    out.str("},\"guests\":[");
+    for (std::size_t i = 0; i < in.guest_count; ++i) {
+        if (i != 0) out.chr(',');
+        guest_json(in, i, out);
+    }
+    out.chr(']');
+    timeline_json(in.scheduler->timeline(), out);
+    out.chr('}');
+}
+
+} // namespace vmx

@@ -1,0 +1,232 @@
+// The scheduler: which guest owns the one CPU, until when, and where every TSC tick went.
+//
+// A pure state machine (no instruction that needs ring 0, no heap, no libc, no floating point):
+// the privileged shell reads the TSC, enters and leaves guests, and reports each event here; all
+// decisions are made here, so that they are unit-tested on the host (README, "Architecture"). The
+// policies and what they answer in the 2010 KVM thread are in the README ("Where it comes from"):
+//   fixed  — a cyclic frame of slots, one per guest, each its own slice; a slot is the guest's
+//            whether or not it has work (Anthony Liguori: "each will get ~25% CPU").
+//   shared — round robin over runnable guests, work-conserving like KVM/CFS: a trapped HLT gives
+//            the rest of the slice away ("1% 32% 33% 32%").
+//   capped — shared, but each guest runs at most cap_percent of every period (Chris Wright's
+//            hard caps).
+//
+// Calling protocol (all times are TSC values from RDTSC, monotonic):
+//
+//   Scheduler s;                         // constant-initialised: fine as a global
+//   s.init(params, guests, count);       // checks the configuration; nothing else happens yet
+//   for (;;) {
+//       Decision d = s.next(rdtsc());    // the first call starts the run
+//       if (d.kind == DecisionKind::finished) break;
+//       if (d.kind == DecisionKind::idle) { idle until d.idle_until (hlt + wake-up timer, or
+//                                           pause); continue; }
+//       // run: make d.guest current (VMPTRLD + its registers/FPU/MSRs if it changed);
+//       //   program the preemption timer for d.timer_deadline, rounding UP
+//       //   ((deadline - rdtsc) >> IA32_VMX_MISC[4:0], 0 if already past);
+//       //   if d.inject_tick: inject the tick vector when RFLAGS.IF = 1 and no STI/MOV-SS
+//       //   blocking, else don't (the tick stays pending here; optionally arm interrupt-window
+//       //   exiting and report its exit as `handled`);
+//       //   activity state: HLT if d.resume_halted and nothing was injected, active otherwise.
+//       s.on_reentry(d.guest, rdtsc(), injected);
+//       VMRESUME ... VM exit;
+//       s.on_exit(d.guest, rdtsc() /* first thing after the exit */, cause);
+//       handle the exit (advance RIP past a trapped HLT, emulate CPUID, ...);
+//   }
+//   s.end(rdtsc());                      // closes the books; stats are final
+//
+// After a `handled` exit, next() gives the same guest and the same absolute deadline (the slice
+// is neither extended nor restarted by exits: the hypervisor's time counts against it), unless a
+// virtual tick of that guest became due meanwhile (then it asks for the injection and arms the
+// next tick). The time from a handled exit to the next decision is always that guest's
+// (`hypervisor`), even where it runs past the end of its slot or slice: then the next guest's
+// slot starts when the handling ends and is whole, and the guest that caused it gets that much
+// less in its next slot or slice (under `capped` its budget pays instead). Neither the
+// neighbour nor `switching` pays for another guest's exits.
+#pragma once
+#include "vmx/sched/policy.hpp" // Policy, OnGuestExit: shared with the configuration
+#include "vmx/sched/scheduler_accounting.hpp"
+#include "vmx/sched/scheduler_timeline.hpp"
+
+#include <cstddef>
+#include <cstdint>
+
+namespace vmx {
+
+inline constexpr std::size_t kMaxGuests = 64;
+inline constexpr std::size_t kNoGuest = kMaxGuests;
+
+struct GuestParams {
+    std::uint64_t slice_ticks = 0;       // > 0; under `fixed` also the length of its slot
+    std::uint64_t tick_period_ticks = 0; // virtual periodic tick; 0 = none
+    bool yield_on_hlt = false;           // HLT exiting on: HLT traps (README, "Where it comes from")
+    std::uint32_t cap_percent = 0;       // `capped`: 1..100 of each period; 0 = no cap
+    std::uint64_t cap_period_ticks = 0;  // `capped` with a cap: > 0
+};
+
+struct SchedParams {
+    Policy policy = Policy::fixed;
+    OnGuestExit on_guest_exit = OnGuestExit::reserve;
+    // 0 = until every guest is dead (or halted with no tick to wake it).
+    std::uint64_t duration_ticks = 0;
+    // Record who had the CPU when for this long from the start (Scheduler::timeline); 0 = off.
+    std::uint64_t timeline_ticks = 0;
+};
+
+enum class InitError : std::uint8_t {
+    none,
+    no_guests,
+    too_many_guests,
+    zero_slice,
+    bad_cap_percent,
+    zero_cap_period,
+};
+const char* init_error_text(InitError error);
+
+enum class DecisionKind : std::uint8_t { run, idle, finished };
+
+struct Decision {
+    DecisionKind kind = DecisionKind::finished;
+    // run: the guest to enter. idle: the guest on whose behalf the CPU idles (`fixed`, trapped
+    // HLT), or kNoGuest.
+    std::size_t guest = kNoGuest;
+    // run: absolute TSC at which the preemption timer must fire = min(end of the slice, next
+    // due tick of this guest, end of run); under `capped` the slice ends where the budget runs out.
+    std::uint64_t timer_deadline = 0;
+    // idle: absolute TSC of the next event (a tick due for a halted guest, slot end, a budget
+    // period, end of run); then call next() again. Always later than the `now` given.
+    std::uint64_t idle_until = 0;
+    // run: a tick of this guest is pending; inject it if the guest can take it (RFLAGS.IF = 1,
+    // no STI/MOV-SS blocking) and say so in on_reentry, else it stays pending.
+    bool inject_tick = false;
+    // run: the guest is halted; enter it in activity state HLT unless a tick was injected.
+    bool resume_halted = false;
+    // run: the first entry of a new slice (informational).
+    bool new_slice = false;
+};
+
+class Scheduler {
+  public:
+    // Checks and takes the configuration (copied). May be called again to start over.
+    InitError init(const SchedParams& params, const GuestParams* guests, std::size_t count);
+
+    // What to do at `now`. The first call starts the run.
+    Decision next(std::uint64_t now);
+    // Right before VM entry of the guest from the last `run` decision. `injected_tick`: the shell
+    // injected the pending tick at this entry.
+    void on_reentry(std::size_t guest, std::uint64_t t_entry, bool injected_tick);
+    // Right after a VM exit (t_exit read first thing on the exit path). `dead` may also be
+    // reported for a guest that was never entered (its VMCS could not be made current).
+    void on_exit(std::size_t guest, std::uint64_t t_exit, ExitCause cause);
+    // Closes the run at `now`: the open slice ends, halted guests stop counting.
+    void end(std::uint64_t now);
+
+    // Guest indices passed to the accessors below must be < guest_count().
+    std::size_t guest_count() const { return count_; }
+    const SchedParams& params() const { return params_; }
+    const GuestParams& guest_params(std::size_t g) const { return guests_[g].p; }
+    const GuestStats& guest_stats(std::size_t g) const { return stats_[g]; }
+    const RunStats& run_stats() const { return run_; }
+    const Timeline& timeline() const { return timeline_; }
+
+    // ran / run length, and allotted / run length, in parts per million.
+    std::uint64_t share_ppm(std::size_t g) const;
+    std::uint64_t allotted_ppm(std::size_t g) const;
+    // Global idle / run length.
+    std::uint64_t idle_ppm() const;
+    // `fixed`: the frame length (sum of the slots, less those reclaimed); else 0.
+    std::uint64_t frame_ticks() const { return frame_len_; }
+
+    // sum(allotted) + idle + switching is within `tolerance_ticks` of the run length, and every
+    // guest's allotted == ran + hypervisor + halted == its slices' total.
+    bool totals_add_up(std::uint64_t tolerance_ticks) const;
+
+  private:
+    enum class Phase : std::uint8_t { root, guest, idle };
+
+    struct GuestRuntime {
+        GuestParams p{};
+        bool in_frame = false; // `fixed`: still owns a slot
+        // Virtual tick: the next tick not yet due, and the one due but not yet injected.
+        std::uint64_t next_due = 0;
+        bool tick_pending = false;
+        std::uint64_t pending_due = 0;
+        std::uint64_t halt_since = 0; // trapped HLT: when it halted
+        // Root-mode work for one of its handled exits that ran past the end of its slot or slice:
+        // taken off its next one, so the neighbour after it loses nothing.
+        std::uint64_t debt = 0;
+        // `capped`: budget per period and what was used in the period ending at period_end.
+        std::uint64_t budget = 0;
+        std::uint64_t used = 0;
+        std::uint64_t period_end = 0;
+    };
+
+    // The CPU is handed out in quanta: a `fixed` slot, or a `shared`/`capped` slice. A quantum
+    // may be idle (dead guest's reserved slot, yielded slot, halted owner under `fixed`).
+    struct Quantum {
+        std::size_t guest = kNoGuest;
+        std::uint64_t end = 0;
+        std::uint64_t seq = 0; // identifies the quantum; a guest's slice belongs to one
+        bool yielded = false;
+    };
+
+    // scheduler.cpp: protocol and accounting.
+    void start(std::uint64_t now);
+    std::uint64_t sanitize(std::uint64_t t);
+    void advance_ticks(std::uint64_t t);
+    void settle_idle(std::uint64_t now);
+    void charge_exit_handling(std::uint64_t now);
+    std::uint64_t pay_debt(std::size_t g, std::uint64_t length);
+    void charge_owner(std::uint64_t to, std::uint64_t GuestStats::*bucket);
+    void charge_unowned(std::uint64_t to, std::uint64_t RunStats::*bucket);
+    void close_slice();
+    void open_slice(std::size_t g, std::uint64_t at);
+    Decision decide_run(std::size_t g, std::uint64_t now);
+    Decision decide_idle(std::size_t on_behalf, std::uint64_t until, std::uint64_t now);
+    Decision decide_finished(std::uint64_t now);
+
+    // scheduler_policy.cpp: who owns the CPU.
+    Decision choose(std::uint64_t now);
+    void advance_slot(std::uint64_t now);
+    bool quantum_still_valid(std::uint64_t now) const;
+    void pick_round_robin(std::uint64_t now);
+    bool eligible(std::size_t g, std::uint64_t now) const;
+    bool blocked(std::size_t g) const;
+    bool alive(std::size_t g) const { return stats_[g].activity != Activity::dead; }
+    std::uint64_t budget_left(std::size_t g, std::uint64_t now) const;
+    void charge_budget(std::size_t g, std::uint64_t from, std::uint64_t to);
+    std::uint64_t next_wake(std::uint64_t now) const;
+    std::size_t next_in_frame(std::size_t g) const;
+    void guest_died(std::size_t g, std::uint64_t t);
+
+    SchedParams params_{};
+    std::size_t count_ = 0;
+    GuestRuntime guests_[kMaxGuests]{};
+    GuestStats stats_[kMaxGuests]{};
+    RunStats run_{};
+    Timeline timeline_{};
+    std::uint64_t run_end_ = 0;
+    std::uint64_t frame_len_ = 0;
+
+    Phase phase_ = Phase::root;
+    std::uint64_t mark_ = 0; // every tick before `mark_` is charged somewhere
+    Quantum q_{};
+    std::size_t rr_last_ = kNoGuest; // round robin: the guest picked last
+
+    // The open slice: its guest, the quantum it belongs to, whether it has begun (first entry
+    // or idling on its behalf) and when; `slice_last_` = its end so far.
+    std::size_t owner_ = kNoGuest;
+    std::uint64_t owner_seq_ = 0;
+    bool slice_begun_ = false;
+    std::uint64_t slice_start_ = 0;
+    std::uint64_t slice_last_ = 0;
+    // The last exit was `handled`: until the next decision the hypervisor works for its guest.
+    bool handled_exit_ = false;
+    // The last `run` decision, awaiting on_reentry.
+    std::size_t entering_ = kNoGuest;
+    bool entering_inject_ = false;
+    // Idle phase: on whose behalf, and the latest time that may be charged to it (slot end).
+    std::size_t idle_for_ = kNoGuest;
+    std::uint64_t idle_bound_ = 0;
+};
+
+} // namespace vmx
