@@ -101,7 +101,7 @@ int print_plan(const Options& o, const vmx::VmxCaps& caps, bool yield_on_hlt) {
     vmx::GuestPlanInput in;
     in.controls.yield_on_hlt = yield_on_hlt;
     in.controls.paging_off_at_entry = o.paging_off;
-    in.entry = vmx::guest_entry_state(memory, vmx::guest_layout::image_base, 0, false, true);
+    in.entry = vmx::guest_entry_state(memory, metronome::abi::image_gpa, 0, false, true);
     in.eptp = 0x8000000 | 0x1e;  // placeholder EPT root, WB, 4-level
     in.msr_bitmap = 0x8100000;
     const auto timer = vmx::preemption_timer_value(o.slice_us, o.tsc_hz, caps.preemption_timer_rate(),

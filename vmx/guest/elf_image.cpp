@@ -82,8 +82,8 @@ bool check_segment(const std::uint8_t* p, unsigned index, std::size_t size, std:
     const std::uint64_t paddr = read_le(p + phdr::paddr, 8);
     const std::uint64_t filesz = read_le(p + phdr::filesz, 8);
     const std::uint64_t memsz = read_le(p + phdr::memsz, 8);
-    const std::uint64_t low = guest_layout::image_base;
-    const std::uint64_t high = memory_size - guest_layout::stack_reserve;  // memory_size >= 1 MiB
+    const std::uint64_t low = metronome::abi::image_gpa;
+    const std::uint64_t high = memory_size - metronome::abi::stack_reserve;  // memory_size >= 1 MiB
     if (filesz > memsz) {
         refuse(out).str("segment ").dec(index).str(": file size ").hex(filesz).str(" exceeds its memory size ").hex(memsz);
         return false;
@@ -149,7 +149,7 @@ void parse_elf_image(const std::uint8_t* bytes, std::size_t size, std::uint64_t 
     out = ElfImage{};
     if (bytes == nullptr) size = 0;
     if (!check_header(bytes, size, out)) return;
-    if (memory_size < guest_layout::min_memory) {
+    if (memory_size < metronome::abi::min_memory_size) {
         refuse(out).str("guest memory of ").hex(memory_size).str(" bytes is below the 1 MiB minimum");
         return;
     }

@@ -1,7 +1,10 @@
 #include "vmx/guest/guest_layout.hpp"
 
+#include <cstddef>
+
 #include "vmx/lib/little_endian.hpp"
 #include "vmx/arch/segments.hpp"
+#include "vmx/arch/x86.hpp"
 
 namespace vmx {
 namespace {
@@ -34,78 +37,79 @@ void put_tss_descriptor(std::uint8_t* p, std::uint64_t base, std::uint32_t limit
 
 } // namespace
 
+namespace abi = metronome::abi;
+
 bool prepare_guest_memory(std::uint8_t* memory, std::uint64_t memory_size,
                           const GuestIdentity& identity, const char** reason) {
-    using namespace guest_layout;
-    if (memory_size < min_memory || memory_size > max_memory || memory_size % (1u << 20) != 0) {
+    if (memory_size < abi::min_memory_size || memory_size > abi::max_memory_size || memory_size % (1u << 20) != 0) {
         *reason = "guest memory must be a whole number of MiB between 1 and 256";
         return false;
     }
-    zero(memory, image_base);
+    zero(memory, abi::image_gpa);
 
     // Identity map [0, memory_size): 2 MiB pages, and 4 KiB pages for an odd last MiB, so the
     // guest's own page tables never name an address outside its memory.
-    put_u64(memory + pml4, pdpt | pte_present | pte_writable);
-    put_u64(memory + pdpt, pd | pte_present | pte_writable);
+    put_u64(memory + abi::pml4_gpa, abi::pdpt_gpa | pte_present | pte_writable);
+    put_u64(memory + abi::pdpt_gpa, abi::pd_gpa | pte_present | pte_writable);
     const std::uint64_t two_mib = 2ull << 20;
     const std::uint64_t whole = memory_size / two_mib;
     for (std::uint64_t i = 0; i < whole; ++i) {
-        put_u64(memory + pd + 8 * i, i * two_mib | pte_present | pte_writable | pte_large);
+        put_u64(memory + abi::pd_gpa + 8 * i, i * two_mib | pte_present | pte_writable | pte_large);
     }
     if (memory_size % two_mib != 0) {
-        put_u64(memory + pd + 8 * whole, pt_tail | pte_present | pte_writable);
+        put_u64(memory + abi::pd_gpa + 8 * whole, abi::pt_gpa | pte_present | pte_writable);
         for (std::uint64_t i = 0; i < 256; ++i) {
-            put_u64(memory + pt_tail + 8 * i, (whole * two_mib + i * 4096) | pte_present | pte_writable);
+            put_u64(memory + abi::pt_gpa + 8 * i, (whole * two_mib + i * 4096) | pte_present | pte_writable);
         }
     }
 
-    put_u64(memory + gdt + code_selector, code64_descriptor);
-    put_u64(memory + gdt + data_selector, data_descriptor);
-    put_tss_descriptor(memory + gdt + tss_selector, tss, tss_limit);
+    put_u64(memory + abi::gdt_gpa + abi::code_selector, code64_descriptor);
+    put_u64(memory + abi::gdt_gpa + abi::data_selector, data_descriptor);
+    put_tss_descriptor(memory + abi::gdt_gpa + abi::tss_selector, abi::tss_gpa, abi::tss_limit);
     // No I/O permission bitmap: its offset points past the TSS limit.
-    memory[tss + 0x66] = static_cast<std::uint8_t>(tss_limit + 1);
+    memory[abi::tss_gpa + 0x66] = static_cast<std::uint8_t>(abi::tss_limit + 1);
 
-    std::uint8_t* info = memory + start_info_page;
-    const char magic[] = "MTRNINFO";
-    for (unsigned i = 0; i < 8; ++i) info[start_info::magic + i] = static_cast<std::uint8_t>(magic[i]);
-    put_u32(info + start_info::abi_version, start_info::current_abi_version);
-    put_u32(info + start_info::guest_index, identity.index);
-    put_u64(info + start_info::memory_size, memory_size);
-    put_u64(info + start_info::param, identity.param);
-    put_u32(info + start_info::tick_hz, identity.tick_hz);
-    put_u32(info + start_info::tick_vector, tick_vector);
-    put_u64(info + start_info::tsc_hz, identity.tsc_hz);
-    put_string(info + start_info::name, 32, identity.name);
-    put_string(info + start_info::image, 64, identity.image);
+    using Info = abi::StartInfo;
+    std::uint8_t* info = memory + abi::start_info_gpa;
+    put_u64(info + offsetof(Info, magic), abi::start_info_magic);
+    put_u32(info + offsetof(Info, abi_version), abi::version);
+    put_u32(info + offsetof(Info, guest_index), identity.index);
+    put_u64(info + offsetof(Info, memory_size), memory_size);
+    put_u64(info + offsetof(Info, param), identity.param);
+    put_u32(info + offsetof(Info, tick_hz), identity.tick_hz);
+    put_u32(info + offsetof(Info, tick_vector), abi::tick_vector);
+    put_u64(info + offsetof(Info, tsc_hz), identity.tsc_hz);
+    put_string(info + offsetof(Info, name), sizeof(Info::name), identity.name);
+    put_string(info + offsetof(Info, image), sizeof(Info::image), identity.image);
     return true;
 }
 
 GuestEntryState guest_entry_state(std::uint64_t memory_size, std::uint64_t entry,
                                   std::uint64_t param, bool xsave, bool nx) {
-    // CR0: PE, MP, ET, NE, WP, PG. CR4: PAE, OSFXSR, OSXMMEXCPT (+OSXSAVE). EFER: SCE, LME, LMA
-    // (+NXE). The VMCS adjusts these against the FIXED MSRs; these are what the guest sees.
+    // The ABI's entry values (guest/ABI.md, "At entry"); the VMCS adjusts them against the FIXED
+    // MSRs, and these are what the guest sees.
     GuestEntryState s{};
     s.rip = entry;
     s.rsp = memory_size;
-    s.rdi = guest_layout::start_info_page;
+    s.rdi = abi::start_info_gpa;
     s.rsi = param;
-    s.cr0 = 0x80010033ull;
-    s.cr3 = guest_layout::pml4;
-    s.cr4 = (1u << 5) | (1u << 9) | (1u << 10) | (xsave ? (1u << 18) : 0u);
-    s.efer = (1u << 0) | (1u << 8) | (1u << 10) | (nx ? (1u << 11) : 0u);
-    s.gdt_base = guest_layout::gdt;
-    s.tss_base = guest_layout::tss;
+    s.cr0 = abi::entry_cr0;
+    s.cr3 = abi::pml4_gpa;
+    s.cr4 = abi::entry_cr4 | (xsave ? cr4::osxsave : 0);
+    s.efer = nx ? abi::entry_efer : (abi::entry_efer & ~efer::nxe);
+    s.gdt_base = abi::gdt_gpa;
+    s.tss_base = abi::tss_gpa;
     return s;
 }
 
 bool load_flat_image(std::uint8_t* memory, std::uint64_t memory_size, const std::uint8_t* image,
                      std::size_t image_size, const char** reason) {
-    if (memory_size < guest_layout::image_base + guest_layout::stack_reserve ||
-        image_size > memory_size - guest_layout::image_base - guest_layout::stack_reserve) {
+    if (memory_size < abi::image_gpa + abi::stack_reserve ||
+        image_size > memory_size - abi::image_gpa - abi::stack_reserve) {
         *reason = "the image does not fit below the guest's stack";
         return false;
     }
-    for (std::size_t i = 0; i < image_size; ++i) memory[guest_layout::image_base + i] = image[i];
+    for (std::size_t i = 0; i < image_size; ++i) memory[abi::image_gpa + i] = image[i];
     return true;
 }
 

@@ -104,18 +104,18 @@ void add_guest_state(const GuestPlanInput& in, VmcsPlan& plan, std::uint64_t cr0
     plan.add(Field::guest_rsp, e.rsp);
     plan.add(Field::guest_rip, e.rip);
     plan.add(Field::guest_rflags, 0x2);
-    const SegmentState data = flat_data_segment(guest_layout::data_selector);
+    const SegmentState data = flat_data_segment(metronome::abi::data_selector);
     add_segment(plan, kEs, data);
-    add_segment(plan, kCs, long_mode ? flat_code64_segment(guest_layout::code_selector)
-                                     : flat_code32_segment(guest_layout::code_selector));
+    add_segment(plan, kCs, long_mode ? flat_code64_segment(metronome::abi::code_selector)
+                                     : flat_code32_segment(metronome::abi::code_selector));
     add_segment(plan, kSs, data);
     add_segment(plan, kDs, data);
     add_segment(plan, kFs, data);
     add_segment(plan, kGs, data);
     add_segment(plan, kLdtr, unusable_segment());
-    add_segment(plan, kTr, busy_tss64_segment(guest_layout::tss_selector, e.tss_base, guest_layout::tss_limit));
+    add_segment(plan, kTr, busy_tss64_segment(metronome::abi::tss_selector, e.tss_base, metronome::abi::tss_limit));
     plan.add(Field::guest_gdtr_base, e.gdt_base);
-    plan.add(Field::guest_gdtr_limit, guest_layout::gdt_limit);
+    plan.add(Field::guest_gdtr_limit, metronome::abi::gdt_limit);
     plan.add(Field::guest_idtr_base, 0);
     plan.add(Field::guest_idtr_limit, 0);
     plan.add(Field::guest_ia32_debugctl, 0);
