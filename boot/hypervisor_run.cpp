@@ -98,7 +98,7 @@ void print_bench_line(const vmx::hw::SessionResult& result, const FreeMemory& fr
                       std::uint64_t session_start_tsc) {
     std::uint64_t first_entry = 0;
     for (std::size_t i = 0; i < result.guest_count; ++i) {
-        const std::uint64_t t = result.guests[i].context.counters.first_entry_tsc;
+        const std::uint64_t t = result.guests[i].counters.first_entry_tsc;
         if (t != 0 && (first_entry == 0 || t < first_entry)) first_entry = t;
     }
     vmx::FixedText<300> line;

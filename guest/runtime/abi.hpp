@@ -1,6 +1,7 @@
 // The Metronome guest ABI, version 1, as constants and one struct: what guest/ABI.md describes.
-// Freestanding and dependency-free, so both sides can include it: the guest runtime, and the
-// hypervisor (or a test harness) that prepares a guest.
+// Freestanding and dependency-free, and the one definition of these facts: the guest runtime
+// and workloads include it, and so does the hypervisor (vmx/guest, vmx/exits, vmx/config), as
+// does the test harness that prepares a guest on KVM.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -44,6 +45,9 @@ inline constexpr std::uint32_t tick_vector = 0x20;
 inline constexpr std::uint16_t console_port = 0xE9;
 inline constexpr std::uint64_t console_max_write = 4096;
 inline constexpr std::size_t console_line_max = 120;
+// A longer console write is carried out this many bytes per exit, the VMCALL executed again with
+// RBX and RCX advanced until it is done (~60 instructions a byte: an exit stays short).
+inline constexpr std::uint64_t console_write_bytes_per_exit = 128;
 
 // Hypercalls: VMCALL with RAX = number, arguments in RBX, RCX, RDX, result in RAX.
 enum class Hypercall : std::uint64_t {
@@ -60,6 +64,20 @@ inline constexpr std::uint32_t cpuid_base_leaf = 0x4000'0000;
 inline constexpr std::uint32_t cpuid_signature_ebx = 0x7274'654D; // "Metr"
 inline constexpr std::uint32_t cpuid_signature_ecx = 0x6D6F'6E6F; // "onom"
 inline constexpr std::uint32_t cpuid_signature_edx = 0x0000'0065; // "e\0\0\0"
+// 0x40000001..0x40000003: the capacity leaves (guest/ABI.md section 9).
+inline constexpr std::uint32_t cpuid_max_leaf = 0x4000'0003;
+// Every leaf from cpuid_base_leaf to here belongs to Metronome (above the maximum: zeros).
+inline constexpr std::uint32_t cpuid_range_last = 0x4000'00FF;
+
+// The workloads of the built-in image (guest/workloads/), by the name the configuration's
+// `image` key and the start-info `image` field use.
+inline constexpr const char* builtin_workloads[] = {
+    "spin",   "idle",     "bursty",    "exitstorm", "crash",    "powerdown", "capacity", "vmexit",
+    // the hostile catalogue (guest/workloads/hostile.hpp)
+    "escape", "vmxprobe", "privprobe", "portsweep", "clihlt",   "faultloop", "leakprobe", "storm",
+    "tfhlt",
+};
+inline constexpr std::size_t builtin_workload_count = sizeof builtin_workloads / sizeof builtin_workloads[0];
 
 // The start-info page at start_info_gpa. Filled by the hypervisor before the first entry; the
 // guest owns `progress`, `ticks_seen` and `guest_status`, which the hypervisor reads for its

@@ -6,22 +6,19 @@
 
 namespace {
 
-struct Workload {
-    const char* name;
-    void (*run)(const guest::StartInfo&);
+// In the order of metronome::abi::builtin_workloads, which holds the names.
+constexpr void (*workload_functions[])(const guest::StartInfo&) = {
+    workloads::spin,           workloads::idle,        workloads::bursty,     workloads::exitstorm,
+    workloads::crash,          workloads::powerdown,   workloads::capacity,   workloads::vmexit,
+    workloads::hostile_memory, workloads::hostile_vmx, workloads::hostile_msr, workloads::hostile_io,
+    workloads::hostile_halt,   workloads::hostile_fault, workloads::hostile_regs,
+    workloads::hostile_storm,  workloads::hostile_step_halt,
 };
+static_assert(sizeof workload_functions / sizeof workload_functions[0] == metronome::abi::builtin_workload_count,
+              "one function per built-in workload name");
 
-constexpr Workload builtins[] = {
-    {"spin", workloads::spin},           {"idle", workloads::idle},
-    {"exitstorm", workloads::exitstorm}, {"crash", workloads::crash},
-    {"powerdown", workloads::powerdown}, {"bursty", workloads::bursty},
-    {"capacity", workloads::capacity},   {"vmexit", workloads::vmexit},
-    {"escape", workloads::hostile_memory},        {"vmxprobe", workloads::hostile_vmx},
-    {"privprobe", workloads::hostile_msr},        {"portsweep", workloads::hostile_io},
-    {"clihlt", workloads::hostile_halt},          {"faultloop", workloads::hostile_fault},
-    {"leakprobe", workloads::hostile_regs},       {"storm", workloads::hostile_storm},
-    {"tfhlt", workloads::hostile_step_halt},
-};
+using metronome::abi::builtin_workload_count;
+using metronome::abi::builtin_workloads;
 
 char lower(char c) {
     return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
@@ -36,10 +33,11 @@ bool same(const char* begin, const char* end, const char* name, bool ignore_case
     return *name == '\0';
 }
 
-const Workload* find(const char* image, std::size_t length) {
+// The index of the workload `image` names, or builtin_workload_count.
+std::size_t find(const char* image, std::size_t length) {
     const char* end = image + length;
-    for (const Workload& w : builtins)
-        if (same(image, end, w.name, false)) return &w;
+    for (std::size_t i = 0; i < builtin_workload_count; ++i)
+        if (same(image, end, builtin_workloads[i], false)) return i;
     // A path: the file name without its extension, case-insensitive (FAT names are).
     const char* base = image;
     for (const char* p = image; p != end; ++p)
@@ -47,9 +45,9 @@ const Workload* find(const char* image, std::size_t length) {
     const char* stem_end = end;
     for (const char* p = base; p != end; ++p)
         if (*p == '.') stem_end = p;
-    for (const Workload& w : builtins)
-        if (same(base, stem_end, w.name, true)) return &w;
-    return nullptr;
+    for (std::size_t i = 0; i < builtin_workload_count; ++i)
+        if (same(base, stem_end, builtin_workloads[i], true)) return i;
+    return builtin_workload_count;
 }
 
 } // namespace
@@ -58,16 +56,17 @@ void workload_main(const guest::StartInfo* info) {
     std::size_t length = 0;
     while (length < sizeof info->image && info->image[length] != '\0')
         ++length;
-    if (const Workload* w = find(info->image, length)) {
-        w->run(*info);
+    const std::size_t w = find(info->image, length);
+    if (w < builtin_workload_count) {
+        workload_functions[w](*info);
         return;
     }
     guest::print("unknown workload \"");
     guest::console_write(info->image, length);
     guest::print("\"; built-in:");
-    for (const Workload& w : builtins) {
+    for (const char* name : builtin_workloads) {
         guest::print_char(' ');
-        guest::print(w.name);
+        guest::print(name);
     }
     guest::print_char('\n');
     guest::powerdown(guest::exit_unknown_workload);

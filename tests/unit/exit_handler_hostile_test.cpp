@@ -8,10 +8,11 @@
 #include <vector>
 
 #include "fake_vmcs.hpp"
+#include "vmx/exits/exit_helpers.hpp"
+#include "guest/runtime/abi.hpp"
 #include "vmx/guest/guest_layout.hpp"
 #include "vmx/arch/interruption.hpp"
 
-using testing_support::FakeServices;
 using testing_support::FakeVmcs;
 using vmx::ExitOutcome;
 using vmx::Field;
@@ -19,7 +20,6 @@ using vmx::Field;
 namespace {
 
 struct Guest : testing_support::ExitFixture {
-    vmx::GuestContext& context = guest;
     Guest() : ExitFixture("h") {}
 };
 
@@ -34,16 +34,16 @@ TEST_CASE("hostile: cli; hlt with HLT exiting stops the guest for good, with the
     Guest g;
     g.vmcs.set(Field::guest_rflags, 0x2);  // IF = 0
     CHECK(g.exit(vmx::exit_reason::hlt, 0, 1) == ExitOutcome::stopped);
-    CHECK(g.context.stop.reason == vmx::StopReason::halted_forever);
-    CHECK(std::string(vmx::stop_reason_key(g.context.stop.reason)) == "halted_forever");
-    CHECK(std::string(g.context.stop.detail) == "HLT with interrupts disabled (RFLAGS.IF = 0): nothing can wake it");
-    CHECK(g.context.stop.rip == 0x10000);
+    CHECK(g.guest.stop.reason == vmx::StopReason::halted_forever);
+    CHECK(std::string(vmx::stop_reason_key(g.guest.stop.reason)) == "halted_forever");
+    CHECK(std::string(g.guest.stop.detail) == "HLT with interrupts disabled (RFLAGS.IF = 0): nothing can wake it");
+    CHECK(g.guest.stop.rip == 0x10000);
 }
 
 TEST_CASE("hostile: sti; hlt still halts until the next tick") {
     Guest g;
     CHECK(g.exit(vmx::exit_reason::hlt, 0, 1) == ExitOutcome::halted);
-    CHECK(g.context.stop.reason == vmx::StopReason::none);
+    CHECK(g.guest.stop.reason == vmx::StopReason::none);
 }
 
 TEST_CASE("hostile: every VMX, SMX and MONITOR/MWAIT instruction gets #UD, RIP unchanged") {
@@ -57,22 +57,22 @@ TEST_CASE("hostile: every VMX, SMX and MONITOR/MWAIT instruction gets #UD, RIP u
         CHECK(g.exit(r, 0, 3) == ExitOutcome::resume);
         CHECK(g.injected_vector() == vmx::vector::ud);
         CHECK(g.vmcs.get(Field::guest_rip) == 0x10000);
-        CHECK(g.context.stop.reason == vmx::StopReason::none);
+        CHECK(g.guest.stop.reason == vmx::StopReason::none);
     }
 }
 
 TEST_CASE("hostile: bad hypercall numbers return 'unknown' and leave the other registers alone") {
     for (std::uint64_t number : {3ull, 1ull << 63, ~0ull}) {
         Guest g;
-        g.context.regs.rax = number;
-        g.context.regs.rbx = 0x1111;
-        g.context.regs.rcx = 0x2222;
-        g.context.regs.rdx = 0x3333;
+        g.guest.regs.rax = number;
+        g.guest.regs.rbx = 0x1111;
+        g.guest.regs.rcx = 0x2222;
+        g.guest.regs.rdx = 0x3333;
         CHECK(g.exit(vmx::exit_reason::vmcall, 0, 3) == ExitOutcome::resume);
-        CHECK(g.context.regs.rax == vmx::hypercall::result_unknown);
-        CHECK(g.context.regs.rbx == 0x1111);
-        CHECK(g.context.regs.rcx == 0x2222);
-        CHECK(g.context.regs.rdx == 0x3333);
+        CHECK(g.guest.regs.rax == metronome::abi::hypercall_unknown);
+        CHECK(g.guest.regs.rbx == 0x1111);
+        CHECK(g.guest.regs.rcx == 0x2222);
+        CHECK(g.guest.regs.rdx == 0x3333);
         CHECK(g.vmcs.get(Field::guest_rip) == 0x10003);
     }
 }
@@ -85,13 +85,13 @@ TEST_CASE("hostile: console writes outside memory, across its end, wrapping or t
         CAPTURE(c[0]);
         CAPTURE(c[1]);
         Guest g;
-        g.context.regs.rax = vmx::hypercall::console_write;
-        g.context.regs.rbx = c[0];
-        g.context.regs.rcx = c[1];
+        g.guest.regs.rax = static_cast<std::uint64_t>(metronome::abi::Hypercall::console_write);
+        g.guest.regs.rbx = c[0];
+        g.guest.regs.rcx = c[1];
         g.exit(vmx::exit_reason::vmcall, 0, 3);
-        CHECK(g.context.regs.rax == vmx::hypercall::result_bad_argument);
-        CHECK(g.context.counters.console_bytes == 0);
-        CHECK(g.services.lines.empty());
+        CHECK(g.guest.regs.rax == metronome::abi::hypercall_bad_argument);
+        CHECK(g.guest.counters.console_bytes == 0);
+        CHECK(g.platform.lines.empty());
     }
 }
 
@@ -100,13 +100,13 @@ TEST_CASE("hostile: host-owned MSRs give #GP on read and write, whatever the val
         for (std::uint16_t r : {vmx::exit_reason::rdmsr, vmx::exit_reason::wrmsr}) {
             CAPTURE(msr);
             Guest g;
-            g.context.regs.rcx = msr;
-            g.context.regs.rax = 0xffffffffu;
-            g.context.regs.rdx = 0xffffffffu;
+            g.guest.regs.rcx = msr;
+            g.guest.regs.rax = 0xffffffffu;
+            g.guest.regs.rdx = 0xffffffffu;
             CHECK(g.exit(r) == ExitOutcome::resume);
             CHECK(g.injected_vector() == vmx::vector::gp);
             CHECK(g.vmcs.get(Field::guest_rip) == 0x10000);
-            CHECK(g.context.counters.gp_injected == 1);
+            CHECK(g.guest.counters.gp_injected == 1);
         }
     }
 }
@@ -116,19 +116,18 @@ TEST_CASE("hostile: clearing CR0.PG or CR4.PAE, or setting CR4.VMXE, is #GP and 
     g.vmcs.set(Field::cr0_guest_host_mask, 0x80000021u);
     g.vmcs.set(Field::cr0_read_shadow, 0x80010033u);
     g.vmcs.set(Field::guest_cr0, 0x80010033u);
-    g.context.regs.rbx = 0x00010033u;  // PG clear
+    g.guest.regs.rbx = 0x00010033u;  // PG clear
     g.exit(vmx::exit_reason::control_register_access, mov_cr(0, 3, false), 3);
     CHECK(g.injected_vector() == vmx::vector::gp);
     CHECK(g.vmcs.get(Field::guest_cr0) == 0x80010033u);
     CHECK(g.vmcs.get(Field::cr0_read_shadow) == 0x80010033u);
 
-    Guest h;
-    h.vmcs.set(Field::cr4_guest_host_mask, 1u << 13);
-    h.vmcs.set(Field::cr4_read_shadow, 0x620);
-    h.vmcs.set(Field::guest_cr4, 0x2620);
     for (std::uint64_t value : {0x2620ull, 0x600ull}) {
-        Guest k = h;
-        k.context.regs.rbx = value;
+        Guest k;
+        k.vmcs.set(Field::cr4_guest_host_mask, 1u << 13);
+        k.vmcs.set(Field::cr4_read_shadow, 0x620);
+        k.vmcs.set(Field::guest_cr4, 0x2620);
+        k.guest.regs.rbx = value;
         k.exit(vmx::exit_reason::control_register_access, mov_cr(4, 3, false), 3);
         CHECK(k.injected_vector() == vmx::vector::gp);
         CHECK(k.vmcs.get(Field::guest_cr4) == 0x2620);
@@ -138,13 +137,13 @@ TEST_CASE("hostile: clearing CR0.PG or CR4.PAE, or setting CR4.VMXE, is #GP and 
 
 TEST_CASE("hostile: CR8 writes are ignored and reads give 0") {
     Guest g;
-    g.context.regs.rbx = 15;
+    g.guest.regs.rbx = 15;
     CHECK(g.exit(vmx::exit_reason::control_register_access, mov_cr(8, 3, false), 4) == ExitOutcome::resume);
     CHECK(g.injected_vector() == 0xff);
     CHECK(g.vmcs.get(Field::guest_rip) == 0x10004);
-    g.context.regs.rcx = 0xdead;
+    g.guest.regs.rcx = 0xdead;
     g.exit(vmx::exit_reason::control_register_access, mov_cr(8, 1, true), 4);
-    CHECK(g.context.regs.rcx == 0);
+    CHECK(g.guest.regs.rcx == 0);
 }
 
 TEST_CASE("hostile: INVD and WBINVD are skipped, nothing injected") {
@@ -162,17 +161,17 @@ TEST_CASE("hostile: invalid XSETBV is #GP and keeps XCR0; without OSXSAVE it is 
         CAPTURE(b[1]);
         Guest g;
         g.vmcs.set(Field::cr4_read_shadow, (1u << 18) | 0x620);
-        g.context.xcr0 = 7;
-        g.context.regs.rcx = b[0];
-        g.context.regs.rax = b[1] & 0xffffffffu;
-        g.context.regs.rdx = b[1] >> 32;
+        g.guest.xcr0 = 7;
+        g.guest.regs.rcx = b[0];
+        g.guest.regs.rax = b[1] & 0xffffffffu;
+        g.guest.regs.rdx = b[1] >> 32;
         g.exit(vmx::exit_reason::xsetbv, 0, 3);
         CHECK(g.injected_vector() == vmx::vector::gp);
-        CHECK(g.context.xcr0 == 7);
+        CHECK(g.guest.xcr0 == 7);
     }
     Guest g;
     g.vmcs.set(Field::cr4_read_shadow, 0x620);
-    g.context.regs.rax = 3;
+    g.guest.regs.rax = 3;
     g.exit(vmx::exit_reason::xsetbv, 0, 3);
     CHECK(g.injected_vector() == vmx::vector::ud);
 }
@@ -182,50 +181,50 @@ TEST_CASE("hostile: IN from any port reads all ones, OUT is dropped, also the se
         CAPTURE(port);
         Guest g;
         const std::uint64_t q_out = port << 16;
-        g.context.regs.rax = 0x53;
+        g.guest.regs.rax = 0x53;
         g.exit(vmx::exit_reason::io_instruction, q_out, 1);
-        CHECK(g.context.counters.io_writes_dropped == 1);
-        CHECK(g.services.lines.empty());
-        g.context.regs.rax = 0x1234'5678'0000'0000ull;
+        CHECK(g.guest.counters.io_writes_dropped == 1);
+        CHECK(g.platform.lines.empty());
+        g.guest.regs.rax = 0x1234'5678'0000'0000ull;
         g.exit(vmx::exit_reason::io_instruction, q_out | 3u | 8u, 1);  // IN, 4 bytes
-        CHECK(g.context.regs.rax == 0xffffffffull);                    // EAX written, upper half cleared
-        g.context.regs.rax = 0x1234'5678'0000'0000ull;
+        CHECK(g.guest.regs.rax == 0xffffffffull);                    // EAX written, upper half cleared
+        g.guest.regs.rax = 0x1234'5678'0000'0000ull;
         g.exit(vmx::exit_reason::io_instruction, q_out | 8u, 1);       // IN, 1 byte
-        CHECK(g.context.regs.rax == 0x1234'5678'0000'00ffull);
+        CHECK(g.guest.regs.rax == 0x1234'5678'0000'00ffull);
     }
 }
 
 TEST_CASE("hostile: CPUID does not announce the APIC, x2APIC, TSC deadline or TSC_ADJUST whose MSRs #GP") {
     Guest g;
-    g.context.regs.rax = 1;
+    g.guest.regs.rax = 1;
     g.exit(vmx::exit_reason::cpuid);
-    CHECK((g.context.regs.rdx & (1u << 9)) == 0);
-    CHECK((g.context.regs.rcx & (1u << 21)) == 0);
-    CHECK((g.context.regs.rcx & (1u << 24)) == 0);
-    CHECK((g.context.regs.rdx & 2u) != 0);  // the rest of the leaf is the CPU's (FakeServices: 0x22222222)
+    CHECK((g.guest.regs.rdx & (1u << 9)) == 0);
+    CHECK((g.guest.regs.rcx & (1u << 21)) == 0);
+    CHECK((g.guest.regs.rcx & (1u << 24)) == 0);
+    CHECK((g.guest.regs.rdx & 2u) != 0);  // the rest of the leaf is the CPU's (fake_cpuid: 0x22222222)
     Guest h;
-    h.context.regs.rax = 7;
-    h.context.regs.rcx = 0;
+    h.guest.regs.rax = 7;
+    h.guest.regs.rcx = 0;
     h.exit(vmx::exit_reason::cpuid);
-    CHECK(h.context.regs.rbx == (0x11111111u & ~2u));
+    CHECK(h.guest.regs.rbx == (0x11111111u & ~2u));
 }
 
 TEST_CASE("hostile: a REP INSB of 4096 bytes is handled a few elements per exit, resumed until done") {
     Guest g;
-    g.context.regs.rdi = 0x20000;
-    g.context.regs.rcx = 4096;
+    g.guest.regs.rdi = 0x20000;
+    g.guest.regs.rcx = 4096;
     const std::uint64_t rep_insb = (0x80ull << 16) | 8u | 0x10u | 0x20u;  // IN, string, REP, port 0x80
     unsigned exits = 0;
-    while (g.context.regs.rcx != 0 && exits < 10000) {
+    while (g.guest.regs.rcx != 0 && exits < 10000) {
         g.exit(vmx::exit_reason::io_instruction, rep_insb, 2);
         ++exits;
-        if (g.context.regs.rcx != 0) CHECK(g.vmcs.get(Field::guest_rip) == 0x10000);  // re-executed
+        if (g.guest.regs.rcx != 0) CHECK(g.vmcs.get(Field::guest_rip) == 0x10000);  // re-executed
     }
     CHECK(exits == 4096 / vmx::string_io_elements_per_exit);
     CHECK(vmx::string_io_elements_per_exit <= 16);  // each exit stays short: ~320 ticks an element
     CHECK(g.vmcs.get(Field::guest_rip) == 0x10002);
-    CHECK(g.context.regs.rdi == 0x20000 + 4096);
+    CHECK(g.guest.regs.rdi == 0x20000 + 4096);
     CHECK(g.memory[0x20000] == 0xff);
     CHECK(g.memory[0x20000 + 4095] == 0xff);
-    CHECK(g.context.counters.io_reads_all_ones == 4096);
+    CHECK(g.guest.counters.io_reads_all_ones == 4096);
 }

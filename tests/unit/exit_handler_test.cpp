@@ -6,11 +6,12 @@
 #include <vector>
 
 #include "fake_vmcs.hpp"
+#include "vmx/exits/exit_helpers.hpp"
+#include "guest/runtime/abi.hpp"
 #include "vmx/guest/guest_paging.hpp"
 #include "vmx/guest/guest_layout.hpp"
 #include "vmx/arch/interruption.hpp"
 
-using testing_support::FakeServices;
 using testing_support::FakeVmcs;
 using vmx::ExitOutcome;
 using vmx::Field;
@@ -45,7 +46,7 @@ TEST_CASE("exit handler: CPUID 0x40000000 gives the Metronome signature") {
     std::memcpy(sig + 4, &f.guest.regs.rcx, 4);
     std::memcpy(sig + 8, &f.guest.regs.rdx, 4);
     CHECK(std::string(sig) == "Metronome");
-    CHECK(f.guest.regs.rax == vmx::hypervisor_cpuid_max);
+    CHECK(f.guest.regs.rax == metronome::abi::cpuid_max_leaf);
     CHECK(f.vmcs.get(Field::guest_rip) == 0x10002);
 }
 
@@ -62,6 +63,7 @@ TEST_CASE("exit handler: CPUID leaf 1 hides VMX and MONITOR and announces a hype
     f.exit(vmx::exit_reason::cpuid);
     CHECK((f.guest.regs.rcx & (1u << 27)) != 0);
     f.guest.regs.rax = 7;
+    f.guest.regs.rcx = 0;
     f.exit(vmx::exit_reason::cpuid);
     CHECK(f.guest.regs.rbx == 0x11111111u);  // other leaves pass through
 }
@@ -94,7 +96,7 @@ TEST_CASE("exit handler: CPUID 0x40000001..3 answer the guest's capacity, zero b
     CHECK(f.guest.regs.rbx == 0);
     CHECK(f.guest.regs.rcx == 7);
     CHECK(f.guest.regs.rdx == 1);
-    f.guest.regs.rax = vmx::hypervisor_cpuid_max + 1;
+    f.guest.regs.rax = metronome::abi::cpuid_max_leaf + 1;
     f.guest.regs.rbx = 5;
     f.exit(vmx::exit_reason::cpuid);
     CHECK(f.guest.regs.rax == 0);
@@ -116,8 +118,8 @@ TEST_CASE("exit handler: console port bytes become prefixed lines") {
         f.guest.regs.rax = static_cast<unsigned char>(c);
         f.exit(vmx::exit_reason::io_instruction, f.io(0xe9, 1, false), 1);
     }
-    REQUIRE(f.services.lines.size() == 1);
-    CHECK(f.services.lines[0] == "g: hi");
+    REQUIRE(f.platform.lines.size() == 1);
+    CHECK(f.platform.lines[0] == "g: hi");
     CHECK(f.guest.counters.io_writes_dropped == 0);
 }
 
@@ -133,7 +135,7 @@ TEST_CASE("exit handler: other ports read all ones and drop writes, counted") {
     f.exit(vmx::exit_reason::io_instruction, f.io(0x3f8, 1, false), 1);
     CHECK(f.guest.counters.io_reads_all_ones == 3);
     CHECK(f.guest.counters.io_writes_dropped == 1);
-    CHECK(f.services.lines.empty());
+    CHECK(f.platform.lines.empty());
 }
 
 TEST_CASE("exit handler: REP OUTSB to the console reads guest memory through its page tables") {
@@ -143,8 +145,8 @@ TEST_CASE("exit handler: REP OUTSB to the console reads guest memory through its
     f.guest.regs.rcx = 4;
     const std::uint64_t q = f.io(0xe9, 1, false) | 0x10u | 0x20u;
     CHECK(f.exit(vmx::exit_reason::io_instruction, q, 2) == ExitOutcome::resume);
-    REQUIRE(f.services.lines.size() == 1);
-    CHECK(f.services.lines[0] == "g: rep");
+    REQUIRE(f.platform.lines.size() == 1);
+    CHECK(f.platform.lines[0] == "g: rep");
     CHECK(f.guest.regs.rcx == 0);
     CHECK(f.guest.regs.rsi == 0x20004);
     CHECK(f.vmcs.get(Field::guest_rip) == 0x10002);
@@ -268,46 +270,46 @@ TEST_CASE("exit handler: REP OUTSB with RFLAGS.TF = 1 does one element per exit,
     CHECK(f.guest.regs.rcx == 0);
     CHECK(f.vmcs.get(Field::guest_rip) == 0x10002);
     CHECK((f.vmcs.get(Field::guest_pending_debug_exceptions) & vmx::pending_debug::single_step) != 0);
-    REQUIRE(f.services.lines.size() == 1);
-    CHECK(f.services.lines[0] == "g: ab");
+    REQUIRE(f.platform.lines.size() == 1);
+    CHECK(f.platform.lines[0] == "g: ab");
 }
 
 TEST_CASE("exit handler: VMCALL yield, console and unknown numbers") {
     Fixture f;
-    f.guest.regs.rax = vmx::hypercall::yield;
+    f.guest.regs.rax = static_cast<std::uint64_t>(metronome::abi::Hypercall::yield);
     CHECK(f.exit(vmx::exit_reason::vmcall, 0, 3) == ExitOutcome::yielded);
     CHECK(f.guest.regs.rax == 0);
     std::memcpy(&f.memory[0x30000], "from vmcall\n", 12);
-    f.guest.regs.rax = vmx::hypercall::console_write;
+    f.guest.regs.rax = static_cast<std::uint64_t>(metronome::abi::Hypercall::console_write);
     f.guest.regs.rbx = 0x30000;
     f.guest.regs.rcx = 12;
     CHECK(f.exit(vmx::exit_reason::vmcall, 0, 3) == ExitOutcome::resume);
-    REQUIRE(f.services.lines.size() == 1);
-    CHECK(f.services.lines[0] == "g: from vmcall");
+    REQUIRE(f.platform.lines.size() == 1);
+    CHECK(f.platform.lines[0] == "g: from vmcall");
     f.guest.regs.rax = 77;
     f.exit(vmx::exit_reason::vmcall, 0, 3);
-    CHECK(f.guest.regs.rax == vmx::hypercall::result_unknown);
+    CHECK(f.guest.regs.rax == metronome::abi::hypercall_unknown);
     CHECK(f.guest.counters.hypercalls == 3);
 }
 
 TEST_CASE("exit handler: console hypercall with a buffer outside guest memory is refused") {
     Fixture f;
-    f.guest.regs.rax = vmx::hypercall::console_write;
+    f.guest.regs.rax = static_cast<std::uint64_t>(metronome::abi::Hypercall::console_write);
     f.guest.regs.rbx = f.memory.size() - 4;
     f.guest.regs.rcx = 8;
     f.exit(vmx::exit_reason::vmcall, 0, 3);
-    CHECK(f.guest.regs.rax == vmx::hypercall::result_bad_argument);
-    f.guest.regs.rax = vmx::hypercall::console_write;
+    CHECK(f.guest.regs.rax == metronome::abi::hypercall_bad_argument);
+    f.guest.regs.rax = static_cast<std::uint64_t>(metronome::abi::Hypercall::console_write);
     f.guest.regs.rbx = ~0ull - 2;
     f.guest.regs.rcx = 8;
     f.exit(vmx::exit_reason::vmcall, 0, 3);
-    CHECK(f.guest.regs.rax == vmx::hypercall::result_bad_argument);
-    CHECK(f.services.lines.empty());
+    CHECK(f.guest.regs.rax == metronome::abi::hypercall_bad_argument);
+    CHECK(f.platform.lines.empty());
 }
 
 TEST_CASE("exit handler: powerdown stops the guest with its code") {
     Fixture f;
-    f.guest.regs.rax = vmx::hypercall::powerdown;
+    f.guest.regs.rax = static_cast<std::uint64_t>(metronome::abi::Hypercall::powerdown);
     f.guest.regs.rbx = 7;
     CHECK(f.exit(vmx::exit_reason::vmcall, 0, 3) == ExitOutcome::stopped);
     CHECK(f.guest.stop.reason == vmx::StopReason::powerdown);
@@ -358,8 +360,7 @@ TEST_CASE("exit handler: external interrupts are acknowledged and never reach th
     Fixture f;
     f.vmcs.set(Field::exit_interruption_info, 0x80000068u);
     CHECK(f.exit(vmx::exit_reason::external_interrupt) == ExitOutcome::resume);
-    REQUIRE(f.services.eoi.size() == 1);
-    CHECK(f.services.eoi[0] == 0x68);
+    CHECK(f.platform.end_of_interrupts == 1);
     CHECK(f.vmcs.get(Field::entry_interruption_info) == 0);
     CHECK(f.guest.counters.host_interrupts == 1);
 }
@@ -368,7 +369,7 @@ TEST_CASE("exit handler: a failed VM entry is decoded") {
     Fixture f;
     f.vmcs.set(Field::exit_reason, 0x80000021u);
     f.vmcs.set(Field::exit_qualification, 4);
-    CHECK(vmx::handle_exit(f.guest, f.vmcs, f.services) == ExitOutcome::stopped);
+    CHECK(f.handle() == ExitOutcome::stopped);
     CHECK(f.guest.stop.reason == vmx::StopReason::entry_failure);
     CHECK(std::string(f.guest.stop.detail) ==
           "VM entry failed: VM-entry failure due to invalid guest state: invalid VMCS link pointer");
@@ -419,12 +420,12 @@ TEST_CASE("exit handler: XSETBV validates XCR0 against the CPU") {
 
 TEST_CASE("exit handler: console lines longer than the buffer are split, bytes sanitised") {
     Fixture f;
-    for (int i = 0; i < 130; ++i) vmx::console_put(f.guest, f.services, 'x');
-    vmx::console_put(f.guest, f.services, '\x07');
-    vmx::console_put(f.guest, f.services, '\n');
-    REQUIRE(f.services.lines.size() == 2);
-    CHECK(f.services.lines[0].size() == 2 + 1 + 120);
-    CHECK(f.services.lines[1] == "g: xxxxxxxxxx?");
+    for (int i = 0; i < 130; ++i) vmx::console_put(f.guest, 'x');
+    vmx::console_put(f.guest, '\x07');
+    vmx::console_put(f.guest, '\n');
+    REQUIRE(f.platform.lines.size() == 2);
+    CHECK(f.platform.lines[0].size() == 2 + 1 + 120);
+    CHECK(f.platform.lines[1] == "g: xxxxxxxxxx?");
 }
 
 TEST_CASE("exit handler: an emulated instruction with RFLAGS.TF = 1 leaves its single-step trap pending") {
@@ -452,7 +453,7 @@ TEST_CASE("exit handler: a trapped HLT with RFLAGS.TF = 1 does not halt: its #DB
 TEST_CASE("exit handler: a 4 KiB console write is done a bounded piece per exit, resumed like a REP") {
     Fixture f;
     for (std::size_t i = 0; i < 4096; ++i) f.memory[0x30000 + i] = (i % 64 == 63) ? '\n' : 'x';
-    f.guest.regs.rax = vmx::hypercall::console_write;
+    f.guest.regs.rax = static_cast<std::uint64_t>(metronome::abi::Hypercall::console_write);
     f.guest.regs.rbx = 0x30000;
     f.guest.regs.rcx = 4096;
     unsigned exits = 0;
@@ -461,28 +462,28 @@ TEST_CASE("exit handler: a 4 KiB console write is done a bounded piece per exit,
         ++exits;
         if (f.vmcs.get(Field::guest_rip) == 0x10000) {
             // Not done: the VMCALL is executed again with the rest of the buffer.
-            CHECK(f.guest.regs.rax == vmx::hypercall::console_write);
-            CHECK(f.guest.regs.rbx == 0x30000 + exits * vmx::hypercall::console_write_bytes_per_exit);
+            CHECK(f.guest.regs.rax == static_cast<std::uint64_t>(metronome::abi::Hypercall::console_write));
+            CHECK(f.guest.regs.rbx == 0x30000 + exits * metronome::abi::console_write_bytes_per_exit);
         }
     }
-    CHECK(exits == 4096 / vmx::hypercall::console_write_bytes_per_exit);
-    CHECK(f.guest.regs.rax == vmx::hypercall::result_ok);
+    CHECK(exits == 4096 / metronome::abi::console_write_bytes_per_exit);
+    CHECK(f.guest.regs.rax == metronome::abi::hypercall_ok);
     CHECK(f.guest.regs.rbx == 0x30000 + 4096);
     CHECK(f.guest.regs.rcx == 0);
     CHECK(f.vmcs.get(Field::guest_rip) == 0x10003);
-    CHECK(f.services.lines.size() == 64);
+    CHECK(f.platform.lines.size() == 64);
     CHECK(f.guest.counters.hypercalls == exits);
 }
 
 TEST_CASE("exit handler: console lines a full queue refuses are dropped and counted for that guest") {
     Fixture f;
-    f.services.console_capacity = 1;
+    f.platform.console_capacity = 1;
     std::memcpy(&f.memory[0x30000], "one\ntwo\nthree\n", 14);
-    f.guest.regs.rax = vmx::hypercall::console_write;
+    f.guest.regs.rax = static_cast<std::uint64_t>(metronome::abi::Hypercall::console_write);
     f.guest.regs.rbx = 0x30000;
     f.guest.regs.rcx = 14;
     f.exit(vmx::exit_reason::vmcall, 0, 3);
-    REQUIRE(f.services.lines.size() == 1);
+    REQUIRE(f.platform.lines.size() == 1);
     CHECK(f.guest.counters.console_lines_dropped == 2);
     CHECK(f.guest.counters.console_bytes_dropped == 4 + 6);
 }

@@ -1,7 +1,7 @@
 // The run loop against a simulated processor: guests are scripts, the TSC is a counter, and
 // each guest has its own fake VMCS. Checks what the loop programs into the VMCS and what it
 // tells the scheduler, not the scheduler's policies (tests/unit/scheduler_*).
-#include "vmx/run/hypervisor.hpp"
+#include "vmx/run/run_loop.hpp"
 
 #include <doctest/doctest.h>
 #include <cstring>
@@ -11,7 +11,6 @@
 #include "fake_vmcs.hpp"
 #include "vmx/arch/interruption.hpp"
 
-using testing_support::FakeServices;
 using testing_support::FakeVmcs;
 using vmx::Field;
 
@@ -20,8 +19,10 @@ namespace {
 enum class Script { spin, cpuid_every, fail_entry, interrupts_off, halted };
 
 // A processor whose guests follow scripts. Entering costs `entry_cost` ticks; a spinning guest
-// runs until its preemption timer reaches zero; a CPUID guest exits every `period` ticks.
-class FakeMachine final : public vmx::Machine, public vmx::VmcsAccess {
+// runs until its preemption timer reaches zero; a CPUID guest exits every `period` ticks. Each
+// exit goes to the fast path (vmx::exit_fast) as vm_entry.S hands it over, and enter() returns
+// at the first exit the fast path gives back to the run loop.
+class FakeMachine final : public testing_support::FakePlatform {
   public:
     explicit FakeMachine(std::vector<Script> scripts) : scripts_(std::move(scripts)), vmcs_(scripts_.size()) {
         for (auto& v : vmcs_) v.set(Field::guest_rflags, 0x202);
@@ -29,53 +30,23 @@ class FakeMachine final : public vmx::Machine, public vmx::VmcsAccess {
             if (scripts_[i] == Script::interrupts_off) vmcs_[i].set(Field::guest_rflags, 0x2);
         }
     }
-    std::uint64_t rdtsc() override { return now_ += 1; }
-    bool switch_guest(vmx::GuestContext*, vmx::GuestContext& next) override {
-        current_ = next.index;
+    bool switch_to(vmx::Vcpu*, vmx::Vcpu& next) override {
+        vmcs_[next.index].make_current();
         ++switches;
         return true;
     }
-    vmx::EntryResult enter(vmx::GuestContext& guest, bool) override {
+    vmx::EntryResult enter(vmx::Vcpu& guest) override {
         vmx::EntryResult r;
-        FakeVmcs& v = vmcs_[guest.index];
-        const std::uint64_t timer = v.get(Field::vmx_preemption_timer_value);
-        timers.push_back(timer);
-        const std::uint32_t injected = static_cast<std::uint32_t>(v.get(Field::entry_interruption_info));
-        if ((injected & vmx::interruption_bits::valid) != 0) injections.push_back(guest.index);
         if (scripts_[guest.index] == Script::fail_entry) {
             r.vm_instruction_error = 7;
             return r;
         }
-        activities.push_back(v.get(Field::guest_activity_state));
-        now_ += entry_cost;
-        const std::uint64_t timer_end = now_ + timer;
-        std::uint64_t exit_at = timer_end;
-        std::uint16_t reason = vmx::exit_reason::preemption_timer;
-        if (scripts_[guest.index] == Script::cpuid_every && now_ + period < timer_end) {
-            exit_at = now_ + period;
-            reason = vmx::exit_reason::cpuid;
-        }
-        if ((v.get(Field::primary_processor_based_controls) & (1u << 2)) != 0 &&
-            (v.get(Field::guest_rflags) & (1u << 9)) != 0) {
-            exit_at = now_;
-            reason = vmx::exit_reason::interrupt_window;
-        }
-        // Save VMX-preemption timer value: what was left at the exit.
-        v.set(Field::vmx_preemption_timer_value, timer_end > exit_at ? timer_end - exit_at : 0);
-        v.set(Field::exit_reason, reason);
-        v.set(Field::exit_instruction_length, 2);
-        if (scripts_[guest.index] == Script::halted) v.set(Field::guest_activity_state, vmx::activity::hlt);
-        v.set(Field::entry_interruption_info, 0);
-        ran[guest.index] += exit_at - now_;
-        now_ = exit_at;
+        do {
+            run_until_exit(guest);
+        } while (vmx::exit_fast(guest) != 1);
         r.exited = true;
         return r;
     }
-    void idle_until(std::uint64_t tsc) override { now_ = tsc > now_ ? tsc : now_; }
-    vmx::VmcsAccess& vmcs() override { return *this; }
-    vmx::ExitServices& services() override { return services_; }
-    bool read(Field f, std::uint64_t* value) override { return vmcs_[current_].read(f, value); }
-    bool write(Field f, std::uint64_t value) override { return vmcs_[current_].write(f, value); }
 
     FakeVmcs& guest_vmcs(std::size_t i) { return vmcs_[i]; }
     std::uint64_t entry_cost = 50;
@@ -87,16 +58,43 @@ class FakeMachine final : public vmx::Machine, public vmx::VmcsAccess {
     int switches = 0;
 
   private:
+    void run_until_exit(const vmx::Vcpu& guest) {
+        FakeVmcs& v = vmcs_[guest.index];
+        const std::uint64_t timer = v.get(Field::vmx_preemption_timer_value);
+        timers.push_back(timer);
+        const std::uint32_t injected = static_cast<std::uint32_t>(v.get(Field::entry_interruption_info));
+        if ((injected & vmx::interruption_bits::valid) != 0) injections.push_back(guest.index);
+        activities.push_back(v.get(Field::guest_activity_state));
+        now += entry_cost;
+        const std::uint64_t timer_end = now + timer;
+        std::uint64_t exit_at = timer_end;
+        std::uint16_t reason = vmx::exit_reason::preemption_timer;
+        if (scripts_[guest.index] == Script::cpuid_every && now + period < timer_end) {
+            exit_at = now + period;
+            reason = vmx::exit_reason::cpuid;
+        }
+        if ((v.get(Field::primary_processor_based_controls) & (1u << 2)) != 0 &&
+            (v.get(Field::guest_rflags) & (1u << 9)) != 0) {
+            exit_at = now;
+            reason = vmx::exit_reason::interrupt_window;
+        }
+        // Save VMX-preemption timer value: what was left at the exit.
+        v.set(Field::vmx_preemption_timer_value, timer_end > exit_at ? timer_end - exit_at : 0);
+        v.set(Field::exit_reason, reason);
+        v.set(Field::exit_instruction_length, 2);
+        if (scripts_[guest.index] == Script::halted) v.set(Field::guest_activity_state, vmx::activity::hlt);
+        v.set(Field::entry_interruption_info, 0);
+        ran[guest.index] += exit_at - now;
+        now = exit_at;
+    }
+
     std::vector<Script> scripts_;
     std::vector<FakeVmcs> vmcs_;
-    FakeServices services_;
-    std::uint64_t now_ = 1000;
-    std::size_t current_ = 0;
 };
 
 struct Run {
     vmx::Scheduler scheduler;
-    std::vector<vmx::RunGuest> guests;
+    std::vector<vmx::Vcpu> guests;
     std::vector<vmx::GuestParams> params;
     std::vector<std::uint8_t> memory = std::vector<std::uint8_t>(1 << 20);
 
@@ -104,10 +102,10 @@ struct Run {
         vmx::OnGuestExit on_exit = vmx::OnGuestExit::reserve)
         : guests(n), params(n) {
         for (std::size_t i = 0; i < n; ++i) {
-            guests[i].context.index = static_cast<std::uint32_t>(i);
-            guests[i].context.name = "g";
-            guests[i].context.memory = memory.data();
-            guests[i].context.memory_size = memory.size();
+            guests[i].index = static_cast<std::uint32_t>(i);
+            guests[i].name = "g";
+            guests[i].memory = memory.data();
+            guests[i].memory_size = memory.size();
             params[i].slice_ticks = slice;
             params[i].tick_period_ticks = tick_period;
         }
@@ -135,7 +133,7 @@ TEST_CASE("run loop: timer values round up to the deadline and respect the rate"
 TEST_CASE("run loop: two spinners split the CPU and each slice is programmed in full") {
     Run run(2, vmx::Policy::fixed, 10000, 0, 1000000);
     FakeMachine m({Script::spin, Script::spin});
-    vmx::run_guests(run.scheduler, run.guests.data(), 2, m, vmx::RunOptions{});
+    vmx::run_guests(run.scheduler, run.guests.data(), 2, vmx::RunOptions{});
     const auto s0 = run.scheduler.share_ppm(0), s1 = run.scheduler.share_ppm(1);
     CHECK(s0 > 480000);
     CHECK(s1 > 480000);
@@ -149,9 +147,9 @@ TEST_CASE("run loop: two spinners split the CPU and each slice is programmed in 
 TEST_CASE("run loop: handled exits neither extend nor restart the slice") {
     Run run(2, vmx::Policy::fixed, 10000, 0, 200000);
     FakeMachine m({Script::cpuid_every, Script::spin});
-    vmx::run_guests(run.scheduler, run.guests.data(), 2, m, vmx::RunOptions{});
+    vmx::run_guests(run.scheduler, run.guests.data(), 2, vmx::RunOptions{});
     // Ten slots of 10,000 ticks, a CPUID exit every 1,000 ticks of guest time: about 9 per slot.
-    CHECK(run.guests[0].context.counters.exits[vmx::exit_reason::cpuid] >= 80);
+    CHECK(run.guests[0].counters.exits[vmx::exit_reason::cpuid] >= 80);
     const auto s0 = run.scheduler.allotted_ppm(0), s1 = run.scheduler.allotted_ppm(1);
     CHECK(s0 + 5000 > s1);
     CHECK(s1 + 5000 > s0);
@@ -167,13 +165,13 @@ TEST_CASE("run loop: handled exits neither extend nor restart the slice") {
 TEST_CASE("run loop: ticks are injected when the guest can take them, else an interrupt window is armed") {
     Run run(1, vmx::Policy::fixed, 100000, 10000, 200000);
     FakeMachine m({Script::spin});
-    vmx::run_guests(run.scheduler, run.guests.data(), 1, m, vmx::RunOptions{});
+    vmx::run_guests(run.scheduler, run.guests.data(), 1, vmx::RunOptions{});
     CHECK(m.injections.size() >= 15);
     CHECK(run.scheduler.guest_stats(0).ticks_injected == m.injections.size());
 
     Run off(1, vmx::Policy::fixed, 100000, 10000, 200000);
     FakeMachine masked({Script::interrupts_off});
-    vmx::run_guests(off.scheduler, off.guests.data(), 1, masked, vmx::RunOptions{});
+    vmx::run_guests(off.scheduler, off.guests.data(), 1, vmx::RunOptions{});
     CHECK(masked.injections.empty());
     CHECK((masked.guest_vmcs(0).get(Field::primary_processor_based_controls) & (1u << 2)) != 0);
     CHECK(off.scheduler.guest_stats(0).ticks_injected == 0);
@@ -183,8 +181,8 @@ TEST_CASE("run loop: ticks are injected when the guest can take them, else an in
 TEST_CASE("run loop: a failed VM entry stops that guest, with the error in words, and the others run") {
     Run run(2, vmx::Policy::shared, 10000, 0, 200000, vmx::OnGuestExit::reclaim);
     FakeMachine m({Script::fail_entry, Script::spin});
-    vmx::run_guests(run.scheduler, run.guests.data(), 2, m, vmx::RunOptions{});
-    const auto& stop = run.guests[0].context.stop;
+    vmx::run_guests(run.scheduler, run.guests.data(), 2, vmx::RunOptions{});
+    const auto& stop = run.guests[0].stop;
     CHECK(stop.reason == vmx::StopReason::entry_failure);
     CHECK(std::string(stop.detail) == "VMLAUNCH failed: VM entry with invalid control field(s) (VM-instruction error 7)");
     CHECK(run.scheduler.guest_stats(0).activity == vmx::Activity::dead);
@@ -209,7 +207,7 @@ struct HaltedGuest {
         v.set(Field::guest_rip, rip);
         v.set(Field::guest_rflags, rflags);
         v.set(Field::guest_pending_debug_exceptions, pending_debug);
-        vmx::run_guests(run.scheduler, run.guests.data(), 1, m, vmx::RunOptions{});
+        vmx::run_guests(run.scheduler, run.guests.data(), 1, vmx::RunOptions{});
     }
 };
 

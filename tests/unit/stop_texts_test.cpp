@@ -2,7 +2,7 @@
 // GuestStop::detail (the report prints it as is). A cut text loses what matters most, its end:
 // "powered down (code 160456909845" once lost its digits and its closing parenthesis.
 #include "vmx/exits/exit_handler.hpp"
-#include "vmx/run/hypervisor.hpp"
+#include "vmx/run/run_loop.hpp"
 
 #include <doctest/doctest.h>
 
@@ -10,6 +10,7 @@
 #include <string>
 
 #include "fake_vmcs.hpp"
+#include "guest/runtime/abi.hpp"
 
 using testing_support::ExitFixture;
 using vmx::Field;
@@ -29,7 +30,7 @@ void check_whole(const char* detail, const std::string& ending) {
 
 TEST_CASE("stop texts: powerdown with the largest code keeps every digit") {
     ExitFixture f;
-    f.guest.regs.rax = vmx::hypercall::powerdown;
+    f.guest.regs.rax = static_cast<std::uint64_t>(metronome::abi::Hypercall::powerdown);
     f.guest.regs.rbx = ~0ull;
     f.exit(vmx::exit_reason::vmcall, 0, 3);
     check_whole(f.guest.stop.detail, "powered down (code 18446744073709551615)");
@@ -67,7 +68,7 @@ TEST_CASE("stop texts: every failed VM entry, by exit reason and qualification")
             ExitFixture f;
             f.vmcs.set(Field::exit_reason, (1u << 31) | r); // bit 31: VM-entry failure
             f.vmcs.set(Field::exit_qualification, q);
-            vmx::handle_exit(f.guest, f.vmcs, f.services);
+            f.handle();
             INFO(r, " ", q, ": ", f.guest.stop.detail);
             CHECK(f.guest.stop.reason == vmx::StopReason::entry_failure);
             CHECK(std::strlen(f.guest.stop.detail) + 1 < sizeof(vmx::GuestStop::detail));

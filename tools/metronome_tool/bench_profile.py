@@ -82,7 +82,7 @@ def run_profile(efi, elf, work_dir):
     lines = transcript.read_text(errors="replace").splitlines()
     start = next(i for i, l in enumerate(lines) if l.strip() == "trace on")
     total, rows = profile(lines[start:], symbols(elf))
-    if not any(name.endswith("HwMachine::cpuid") for name, _ in rows):
+    if not any(name.endswith("handle_cpuid") for name, _ in rows):
         raise KeyError("the traced exit was not a CPUID exit")
     return total, rows
 

@@ -2,49 +2,13 @@
 // "VMX-Fixed Bits in CR0" and "VMX-Fixed Bits in CR4"). A bit set in FIXED0 must be 1, a bit
 // clear in FIXED1 must be 0, in VMX operation and in every guest CR0/CR4 field at VM entry.
 #pragma once
+#include "vmx/arch/x86.hpp"
 #include "vmx/caps/caps.hpp"
 
 #include <cstdint>
 
 namespace vmx {
 
-namespace cr0 {
-inline constexpr std::uint64_t pe = 1ull << 0;
-inline constexpr std::uint64_t mp = 1ull << 1;
-inline constexpr std::uint64_t em = 1ull << 2;
-inline constexpr std::uint64_t ts = 1ull << 3;
-inline constexpr std::uint64_t et = 1ull << 4;
-inline constexpr std::uint64_t ne = 1ull << 5;
-inline constexpr std::uint64_t wp = 1ull << 16;
-inline constexpr std::uint64_t am = 1ull << 18;
-inline constexpr std::uint64_t nw = 1ull << 29;
-inline constexpr std::uint64_t cd = 1ull << 30;
-inline constexpr std::uint64_t pg = 1ull << 31;
-} // namespace cr0
-
-namespace cr4 {
-inline constexpr std::uint64_t vme = 1ull << 0;
-inline constexpr std::uint64_t pvi = 1ull << 1;
-inline constexpr std::uint64_t tsd = 1ull << 2;
-inline constexpr std::uint64_t de = 1ull << 3;
-inline constexpr std::uint64_t pse = 1ull << 4;
-inline constexpr std::uint64_t pae = 1ull << 5;
-inline constexpr std::uint64_t mce = 1ull << 6;
-inline constexpr std::uint64_t pge = 1ull << 7;
-inline constexpr std::uint64_t pce = 1ull << 8;
-inline constexpr std::uint64_t osfxsr = 1ull << 9;
-inline constexpr std::uint64_t osxmmexcpt = 1ull << 10;
-inline constexpr std::uint64_t umip = 1ull << 11;
-inline constexpr std::uint64_t la57 = 1ull << 12;
-inline constexpr std::uint64_t vmxe = 1ull << 13;
-inline constexpr std::uint64_t smxe = 1ull << 14;
-inline constexpr std::uint64_t fsgsbase = 1ull << 16;
-inline constexpr std::uint64_t pcide = 1ull << 17;
-inline constexpr std::uint64_t osxsave = 1ull << 18;
-inline constexpr std::uint64_t smep = 1ull << 20;
-inline constexpr std::uint64_t smap = 1ull << 21;
-inline constexpr std::uint64_t pke = 1ull << 22;
-} // namespace cr4
 
 // The CR0 bits that must be 1. With "unrestricted guest" a guest may run unpaged or in real
 // mode, so VM entry does not check PE and PG against FIXED0 (SDM "Checks on Guest Control

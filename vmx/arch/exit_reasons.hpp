@@ -61,6 +61,11 @@ inline constexpr std::uint16_t count = 80;
 } // namespace exit_reason
 
 // The exit-reason field: basic reason in 15:0, flags above (SDM "Basic VM-Exit Information").
+// Bits of the exit-reason field beyond the basic reason (SDM "Basic VM-Exit Information").
+namespace exit_reason_bits {
+inline constexpr std::uint32_t entry_failure = 1u << 31;
+} // namespace exit_reason_bits
+
 struct ExitReason {
     std::uint16_t basic;
     bool entry_failure;       // bit 31
@@ -94,6 +99,14 @@ struct IoExit {
     bool rep;
     bool immediate_operand;
 };
+
+namespace io_qualification {
+inline constexpr std::uint64_t size_minus_1 = 7;
+inline constexpr std::uint64_t in = 1u << 3;
+inline constexpr std::uint64_t string = 1u << 4;
+inline constexpr std::uint64_t rep = 1u << 5;
+inline constexpr unsigned port_shift = 16;
+} // namespace io_qualification
 
 constexpr IoExit decode_io_exit(std::uint64_t q) {
     return IoExit{static_cast<std::uint16_t>((q >> 16) & 0xffffu),

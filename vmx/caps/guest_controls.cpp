@@ -69,7 +69,7 @@ GuestControls resolve_guest_controls(const GuestControlRequest& req, const VmxCa
     // VM exit: return to a 64-bit host, take the interrupt vector with the exit (the host runs
     // with interrupts off), switch EFER and PAT. Optional: keep what is left of the preemption
     // timer, so a slice can continue where it stopped without a TSC read; without it the run
-    // loop re-arms the timer from the slice's absolute deadline (vmx/run/hypervisor.hpp).
+    // loop re-arms the timer from the slice's absolute deadline (vmx/run/run_loop.hpp).
     const std::uint32_t exit_want = exit_ctl::host_address_space_size |
                                     exit_ctl::acknowledge_interrupt_on_exit | exit_ctl::save_efer |
                                     exit_ctl::load_efer | exit_ctl::save_pat | exit_ctl::load_pat |

@@ -84,6 +84,7 @@
 // config_options.cpp (load options), config_values.cpp with the internal config_syntax.hpp (key
 // table, value parsing, error text).
 #pragma once
+#include "guest/runtime/abi.hpp"
 #include "vmx/sched/policy.hpp"
 #include <cstddef>
 #include <cstdint>
@@ -102,13 +103,9 @@ inline constexpr std::size_t max_line_length = 256;
 inline constexpr std::size_t max_name_length = 31;
 inline constexpr std::size_t max_image_length = 127;
 
-inline constexpr const char* builtin_workloads[] = {"spin",  "idle",      "bursty",  "exitstorm",
-                                                    "crash", "powerdown", "capacity", "vmexit",
-                                                    // the hostile catalogue (guest/workloads/hostile.hpp)
-                                                    "escape", "vmxprobe", "privprobe", "portsweep",
-                                                    "clihlt", "faultloop", "leakprobe", "storm",
-                                                    "tfhlt"};
-inline constexpr unsigned builtin_workload_count = 17;
+// The built-in workload names come from the guest ABI header, their one definition.
+using metronome::abi::builtin_workloads;
+using metronome::abi::builtin_workload_count;
 bool is_builtin_workload(const char* name);
 
 // Every key, global or per guest; `config_key_name` gives its spelling in the file.

@@ -12,15 +12,15 @@
 // traps after every iteration); a longer REP continues by re-entering at the same instruction,
 // so no exit runs long. The page of the last element is remembered within the exit, so a run of
 // elements costs one walk per page, not one per byte.
+#include "vmx/arch/interruption.hpp"
+#include "vmx/arch/x86.hpp"
 #include "vmx/exits/exit_helpers.hpp"
 #include "vmx/guest/guest_paging.hpp"
-#include "vmx/arch/interruption.hpp"
+#include "vmx/vmcs/vmcs_access.hpp"
 
 namespace vmx {
 namespace {
 
-constexpr std::uint64_t rflags_df = 1ull << 10;
-constexpr std::uint64_t cr0_wp = 1ull << 16;
 constexpr std::uint32_t access_rights_l = 1u << 13;  // CS: 64-bit code
 constexpr std::uint32_t access_rights_db = 1u << 14; // CS: 32-bit default operand/address size
 constexpr std::uint64_t page_size = 4096;
@@ -35,13 +35,13 @@ struct StringOp {
 // The instruction's legacy prefixes: 0x67 switches the address size, 0x26/0x2E/0x36/0x3E/0x64/
 // 0x65 override the segment of OUTS. Read from guest memory at RIP, as fetched; if that cannot
 // be read the defaults stand (the processor just fetched those bytes, so it can).
-StringOp decode(const GuestContext& guest, VmcsAccess& vmcs, bool long_mode, bool default32,
+StringOp decode(const Vcpu& guest, bool long_mode, bool default32,
                 const WalkAccess& fetch) {
     StringOp op;
     op.address_bits = long_mode ? 64 : (default32 ? 32 : 16);
-    const std::uint64_t rip = vmcs.read_or_zero(Field::guest_rip);
-    const std::uint64_t length = vmcs.read_or_zero(Field::exit_instruction_length);
-    const std::uint64_t cr3 = vmcs.read_or_zero(Field::guest_cr3);
+    const std::uint64_t rip = vmcs::read(Field::guest_rip);
+    const std::uint64_t length = vmcs::read(Field::exit_instruction_length);
+    const std::uint64_t cr3 = vmcs::read(Field::guest_cr3);
     bool size_prefix = false;
     for (std::uint64_t i = 0; i + 1 < length && i < 15; ++i) {
         const GuestWalk w = walk_guest_page_tables(guest.memory, guest.memory_size, cr3, rip + i, fetch);
@@ -70,14 +70,14 @@ StringOp decode(const GuestContext& guest, VmcsAccess& vmcs, bool long_mode, boo
 }
 
 // In 64-bit mode only FS and GS have a base (SDM "Segmentation in IA-32e Mode").
-std::uint64_t segment_base(VmcsAccess& vmcs, Segment s, bool long_mode) {
+std::uint64_t segment_base(Segment s, bool long_mode) {
     switch (s) {
-    case Segment::fs: return vmcs.read_or_zero(Field::guest_fs_base);
-    case Segment::gs: return vmcs.read_or_zero(Field::guest_gs_base);
-    case Segment::es: return long_mode ? 0 : vmcs.read_or_zero(Field::guest_es_base);
-    case Segment::cs: return long_mode ? 0 : vmcs.read_or_zero(Field::guest_cs_base);
-    case Segment::ss: return long_mode ? 0 : vmcs.read_or_zero(Field::guest_ss_base);
-    case Segment::ds: return long_mode ? 0 : vmcs.read_or_zero(Field::guest_ds_base);
+    case Segment::fs: return vmcs::read(Field::guest_fs_base);
+    case Segment::gs: return vmcs::read(Field::guest_gs_base);
+    case Segment::es: return long_mode ? 0 : vmcs::read(Field::guest_es_base);
+    case Segment::cs: return long_mode ? 0 : vmcs::read(Field::guest_cs_base);
+    case Segment::ss: return long_mode ? 0 : vmcs::read(Field::guest_ss_base);
+    case Segment::ds: return long_mode ? 0 : vmcs::read(Field::guest_ds_base);
     }
     return 0;
 }
@@ -98,28 +98,27 @@ struct PageCache {
 
 } // namespace
 
-ExitOutcome handle_string_io(GuestContext& guest, VmcsAccess& vmcs, ExitServices& services,
-                             const IoExit& io) {
-    const std::uint64_t rflags = vmcs.read_or_zero(Field::guest_rflags);
-    const auto cs_rights = static_cast<std::uint32_t>(vmcs.read_or_zero(Field::guest_cs_access_rights));
-    const auto ss_rights = static_cast<std::uint32_t>(vmcs.read_or_zero(Field::guest_ss_access_rights));
+ExitOutcome handle_string_io(Vcpu& guest, const IoExit& io) {
+    const std::uint64_t rflags = vmcs::read(Field::guest_rflags);
+    const auto cs_rights = static_cast<std::uint32_t>(vmcs::read(Field::guest_cs_access_rights));
+    const auto ss_rights = static_cast<std::uint32_t>(vmcs::read(Field::guest_ss_access_rights));
     const bool long_mode = (cs_rights & access_rights_l) != 0;
     WalkAccess access;
     access.user = ((ss_rights >> 5) & 3u) == 3u; // CPL = SS.DPL
-    access.write_protect = (vmcs.read_or_zero(Field::guest_cr0) & cr0_wp) != 0;
+    access.write_protect = (vmcs::read(Field::guest_cr0) & cr0::wp) != 0;
     WalkAccess fetch = access;
     fetch.fetch = true;
-    const StringOp op = decode(guest, vmcs, long_mode, (cs_rights & access_rights_db) != 0, fetch);
+    const StringOp op = decode(guest, long_mode, (cs_rights & access_rights_db) != 0, fetch);
     access.write = io.in;
 
     const std::uint64_t mask = mask_for(op.address_bits);
-    const std::uint64_t base = segment_base(vmcs, io.in ? Segment::es : op.segment, long_mode);
-    const std::uint64_t cr3 = vmcs.read_or_zero(Field::guest_cr3);
-    const bool down = (rflags & rflags_df) != 0;
+    const std::uint64_t base = segment_base(io.in ? Segment::es : op.segment, long_mode);
+    const std::uint64_t cr3 = vmcs::read(Field::guest_cr3);
+    const bool down = (rflags & rflags::df) != 0;
     std::uint64_t& pointer_reg = io.in ? guest.regs.rdi : guest.regs.rsi;
     std::uint64_t pointer = pointer_reg & mask;
     std::uint64_t remaining = io.rep ? (guest.regs.rcx & mask) : 1;
-    const std::uint64_t budget = (rflags & rflags_tf) != 0 ? 1 : string_io_elements_per_exit;
+    const std::uint64_t budget = (rflags & rflags::tf) != 0 ? 1 : string_io_elements_per_exit;
     PageCache cache;
     auto commit = [&]() {
         pointer_reg = merged(pointer_reg, pointer, op.address_bits);
@@ -141,10 +140,10 @@ ExitOutcome handle_string_io(GuestContext& guest, VmcsAccess& vmcs, ExitServices
                     commit();
                     switch (w.fault) {
                     case WalkFault::not_canonical:
-                        inject_exception(guest, vmcs, vector::gp, 0);
+                        inject_exception(guest, vector::gp, 0);
                         return ExitOutcome::resume;
                     case WalkFault::page_fault:
-                        inject_page_fault(guest, vmcs, linear, w.error_code);
+                        inject_page_fault(guest, linear, w.error_code);
                         return ExitOutcome::resume;
                     case WalkFault::outside_memory:
                     case WalkFault::none:
@@ -167,13 +166,13 @@ ExitOutcome handle_string_io(GuestContext& guest, VmcsAccess& vmcs, ExitServices
         if (io.in) {
             ++guest.counters.io_reads_all_ones;
         } else {
-            io_out_value(guest, services, io.port, value, io.size);
+            io_out_value(guest, io.port, value, io.size);
         }
         pointer = (down ? pointer - io.size : pointer + io.size) & mask;
         --remaining;
     }
     commit();
-    if (remaining == 0) advance_rip(vmcs);
+    if (remaining == 0) advance_rip();
     return ExitOutcome::resume;
 }
 

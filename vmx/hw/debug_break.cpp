@@ -34,11 +34,11 @@ void arm_debug_breaks(const Config& config) {
     metronome_debug_break(static_cast<std::uint64_t>(DebugStop::start), 0, 0, 0);
 }
 
-void debug_break_before_launch(const GuestContext& guest, std::uint64_t vmcs_physical) {
+void debug_break_before_launch(const Vcpu& guest) {
     if (!g_armed.before_launch) return;
     if (!g_armed.any_guest && !same_name(guest.name, g_armed.guest)) return;
     g_armed.before_launch = false; // one stop: the first entry of that guest
-    metronome_debug_break(static_cast<std::uint64_t>(DebugStop::before_vm_entry), vmcs_physical,
+    metronome_debug_break(static_cast<std::uint64_t>(DebugStop::before_vm_entry), guest.vmcs_physical,
                           reinterpret_cast<std::uint64_t>(guest.memory), guest.index);
 }
 

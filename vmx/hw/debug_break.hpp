@@ -14,7 +14,7 @@
 #include <cstdint>
 
 #include "vmx/config/config.hpp"
-#include "vmx/run/guest_state.hpp"
+#include "vmx/run/vcpu.hpp"
 
 extern "C" void metronome_debug_break(std::uint64_t stop, std::uint64_t vmcs_physical,
                                       std::uint64_t guest_memory_physical,
@@ -28,6 +28,6 @@ enum class DebugStop : std::uint64_t { start = 1, before_vm_entry = 2 };
 void arm_debug_breaks(const Config& config);
 
 // Called just before a guest's first VM entry (VMLAUNCH): stops when this is the entry asked for.
-void debug_break_before_launch(const GuestContext& guest, std::uint64_t vmcs_physical);
+void debug_break_before_launch(const Vcpu& guest);
 
 } // namespace vmx::hw

@@ -1,5 +1,11 @@
 #include "vmx/hw/session.hpp"
 
+#include "guest/runtime/abi.hpp"
+#include "vmx/arch/x86.hpp"
+#include "vmx/exits/cpuid_table.hpp"
+#include "vmx/hw/cpu_block.hpp"
+#include "vmx/vmcs/vmcs_access.hpp"
+
 #include "vmx/sched/capacity.hpp"
 #include "vmx/guest/elf_image.hpp"
 #include "vmx/guest/ept.hpp"
@@ -19,27 +25,19 @@
 namespace vmx::hw {
 namespace {
 
-// Everything a run needs lives here, not on the (firmware's, small) stack.
-RunGuest g_guests[kMaxGuests];
-HwGuest g_hw[kMaxGuests];
+// Everything a run needs lives here, not on the (firmware's, small) stack: the guests' Vcpus
+// and the per-CPU block (vmx/hw/cpu_block.hpp), whose scheduler and VMCS plan are there too.
+Vcpu g_guests[kMaxGuests];
 GuestParams g_params[kMaxGuests];
-Scheduler g_scheduler;
-HwMachine g_machine;
-HostSavedState g_host;
-VmcsPlan g_plan;
-VmxRoot g_root;
-InterruptMasks g_masks;
 ElfImage g_elf;                     // the image file being loaded (one at a time)
 std::uint64_t g_entry[kMaxGuests];  // each guest's first RIP
 std::uint64_t g_busy_share[kMaxGuests];  // each guest's share when all are busy (CPUID leaves)
-Idle g_idle;
 
-constexpr std::uint64_t cr4_osxsave = 1u << 18;
 // The report's slice timeline covers the first 50 ms of the run (README, "The report").
 constexpr std::uint64_t timeline_window_us = 50000;
 // XCR0 components the hypervisor switches: x87, SSE, AVX and the three AVX-512 components.
 // Others (MPX, PKRU, AMX) stay disabled in guests.
-constexpr std::uint64_t switched_xcr0 = 0xe7;
+constexpr std::uint64_t switched_xcr0 = xcr0::x87 | xcr0::sse | xcr0::avx | xcr0::avx512;
 
 struct Cpu {
     bool xsave = false, rdtscp = false, nx = false;
@@ -50,10 +48,10 @@ struct Cpu {
 Cpu read_cpu() {
     Cpu c;
     const CpuidResult one = cpuid(1);
-    c.xsave = ((one.ecx >> 26) & 1u) != 0;
+    c.xsave = (one.ecx & cpuid_bit::xsave) != 0;
     const CpuidResult ext = cpuid(0x80000001u);
-    c.rdtscp = ((ext.edx >> 27) & 1u) != 0;
-    c.nx = ((ext.edx >> 20) & 1u) != 0;
+    c.rdtscp = (ext.edx & cpuid_bit::rdtscp) != 0;
+    c.nx = (ext.edx & cpuid_bit::nx) != 0;
     if (c.xsave) {
         const CpuidResult d = cpuid(0xd, 0);
         c.xsave_mask = ((static_cast<std::uint64_t>(d.edx) << 32) | d.eax) & switched_xcr0;
@@ -74,7 +72,16 @@ std::uint64_t physical(const void* p) { return reinterpret_cast<std::uint64_t>(p
 
 // A guest image from the ESP (guest/ABI.md, "Guest images from the ESP"). boot/ validated it
 // before VMX; it is validated again against this guest's memory, so nothing unchecked is copied.
-bool load_image_file(const SessionSetup& s, std::size_t i, const GuestContext& ctx, Text& error) {
+// The processor's CPUID, for the guests' table (vmx/exits/cpuid_table.hpp).
+void processor_cpuid(std::uint32_t leaf, std::uint32_t subleaf, std::uint32_t out[4]) {
+    const CpuidResult r = cpuid(leaf, subleaf);
+    out[0] = r.eax;
+    out[1] = r.ebx;
+    out[2] = r.ecx;
+    out[3] = r.edx;
+}
+
+bool load_image_file(const SessionSetup& s, std::size_t i, const Vcpu& ctx, Text& error) {
     const GuestConfig& gc = s.config->guests[i];
     parse_elf_image(s.image_file[i], s.image_file_size[i], ctx.memory_size, g_elf);
     if (!g_elf.ok || !load_elf_image(ctx.memory, ctx.memory_size, s.image_file[i], s.image_file_size[i], g_elf)) {
@@ -87,9 +94,8 @@ bool load_image_file(const SessionSetup& s, std::size_t i, const GuestContext& c
 
 bool build_guest(const SessionSetup& s, std::size_t i, const Cpu& cpu, Text& error) {
     const GuestConfig& gc = s.config->guests[i];
-    RunGuest& rg = g_guests[i];
-    rg = RunGuest{};
-    GuestContext& ctx = rg.context;
+    Vcpu& ctx = g_guests[i];
+    ctx = Vcpu{};
     ctx.index = static_cast<std::uint32_t>(i);
     ctx.name = gc.name;
     ctx.yield_on_hlt = gc.yield_on_hlt;
@@ -103,9 +109,9 @@ bool build_guest(const SessionSetup& s, std::size_t i, const Cpu& cpu, Text& err
         error.str("guest ").str(gc.name).str(": ").str(reason);
         return false;
     }
-    g_entry[i] = guest_layout::image_base;
+    g_entry[i] = metronome::abi::image_gpa;
     if (!gc.image_is_builtin && !load_image_file(s, i, ctx, error)) return false;
-    ctx.regs.rdi = guest_layout::start_info_page;
+    ctx.regs.rdi = metronome::abi::start_info_gpa;
     ctx.regs.rsi = gc.param;
 
     EptLayout layout{ctx.memory_size, physical(ctx.memory), ept_supports_2m_pages(s.caps), false};
@@ -119,16 +125,16 @@ bool build_guest(const SessionSetup& s, std::size_t i, const Cpu& cpu, Text& err
         return false;
     }
 
-    HwGuest& hw = g_hw[i];
-    hw = HwGuest{};
     auto* vmcs = static_cast<std::uint32_t*>(allocate(s, 1, "a VMCS", error));
-    hw.extended_state = static_cast<std::uint8_t*>(allocate(s, pages_for(cpu.extended_size), "FPU state", error));
-    if (vmcs == nullptr || hw.extended_state == nullptr) return false;
+    ctx.extended_state = static_cast<std::uint8_t*>(allocate(s, pages_for(cpu.extended_size), "FPU state", error));
+    if (vmcs == nullptr || ctx.extended_state == nullptr) return false;
     *vmcs = s.caps.vmcs_revision();  // SDM "VMCS Region": revision identifier first
-    hw.vmcs_physical = physical(vmcs);
-    HwMachine::init_extended_state(hw.extended_state);
-    hw.eptp = ept.eptp;
-    ctx.xcr0 = 1;  // XCR0's reset value: x87 only
+    ctx.vmcs_physical = physical(vmcs);
+    init_extended_state(ctx.extended_state);
+    ctx.eptp = ept.eptp;
+    ctx.xcr0 = xcr0::x87;  // XCR0's reset value: x87 only
+    ctx.xcr0_supported = cpu.xsave ? cpu.xsave_mask : 0;
+    ctx.cpuid = &this_cpu().cpuid;
     return true;
 }
 
@@ -143,11 +149,11 @@ HostState read_host_state() {
     h.es = read_es();
     h.fs = read_fs();
     h.gs = read_gs();
-    h.tr = g_root.host_tr();
+    h.tr = this_cpu().root.host_tr();
     h.fs_base = rdmsr(msr::ia32_fs_base);
     h.gs_base = rdmsr(msr::ia32_gs_base);
-    h.tr_base = g_root.host_tr_base();
-    h.gdtr_base = g_root.host_gdtr_base();
+    h.tr_base = this_cpu().root.host_tr_base();
+    h.gdtr_base = this_cpu().root.host_gdtr_base();
     h.idtr_base = sidt().base;
     h.sysenter_cs = rdmsr(msr::ia32_sysenter_cs);
     h.sysenter_esp = rdmsr(msr::ia32_sysenter_esp);
@@ -161,35 +167,35 @@ HostState read_host_state() {
 bool write_vmcs(const SessionSetup& s, std::size_t i, const Cpu& cpu, const HostState& host,
                 std::uint64_t msr_bitmap, Text& error) {
     const GuestConfig& gc = s.config->guests[i];
-    GuestContext& ctx = g_guests[i].context;
-    const std::uint64_t vmcs = g_hw[i].vmcs_physical;
-    if (vmclear(vmcs) != VmxStatus::ok || vmptrld(vmcs) != VmxStatus::ok) {
+    Vcpu& ctx = g_guests[i];
+    VmcsPlan& plan = this_cpu().plan;
+    if (vmclear(ctx.vmcs_physical) != VmxStatus::ok || vmptrld(ctx.vmcs_physical) != VmxStatus::ok) {
         error.str("guest ").str(gc.name).str(": VMCLEAR/VMPTRLD of its VMCS failed");
         return false;
     }
     GuestPlanInput in;
     in.controls.yield_on_hlt = gc.yield_on_hlt;
     in.entry = guest_entry_state(ctx.memory_size, g_entry[i], gc.param, cpu.xsave, cpu.nx);
-    in.eptp = g_hw[i].eptp;
+    in.eptp = ctx.eptp;
     in.vpid = static_cast<std::uint16_t>(i + 1);
     in.msr_bitmap = msr_bitmap;
-    build_guest_plan(s.caps, in, host, g_plan);
-    if (!g_plan.ok()) {
+    build_guest_plan(s.caps, in, host, plan);
+    if (!plan.ok()) {
         error.str("guest ").str(gc.name).str(": ");
-        describe_plan_failure(g_plan, error);
+        describe_plan_failure(plan, error);
         return false;
     }
-    for (unsigned w = 0; w < g_plan.count; ++w) {
-        if (!g_machine.write(g_plan.writes[w].field, g_plan.writes[w].value)) {
-            error.str("guest ").str(gc.name).str(": VMWRITE ").str(field_name(g_plan.writes[w].field)).str(" = ");
-            error.hex(g_plan.writes[w].value).str(" failed: ").str(vm_instruction_error_text(g_machine.last_instruction_error()));
+    for (unsigned w = 0; w < plan.count; ++w) {
+        if (!vmcs::write(plan.writes[w].field, plan.writes[w].value)) {
+            error.str("guest ").str(gc.name).str(": VMWRITE ").str(field_name(plan.writes[w].field)).str(" = ");
+            error.hex(plan.writes[w].value).str(" failed: ").str(vm_instruction_error_text(this_cpu().last_instruction_error));
             return false;
         }
     }
     // TEST ONLY (test_corrupt_guest_state): RFLAGS with bit 1 clear breaks a guest-state check
     // (SDM "Checks on Guest RIP, RFLAGS, and SSP": bit 1 must be 1), so this guest's VM entry
     // fails with exit reason 33 and the run loop stops it; the other guests are not touched.
-    if (gc.test_corrupt_guest_state && !g_machine.write(Field::guest_rflags, 0)) {
+    if (gc.test_corrupt_guest_state && !vmcs::write(Field::guest_rflags, 0)) {
         error.str("guest ").str(gc.name).str(": VMWRITE of the test-only corrupt RFLAGS failed");
         return false;
     }
@@ -227,10 +233,12 @@ void fill_schedule(const SessionSetup& s, SchedParams& params) {
 bool run_session(const SessionSetup& s, SessionResult& r, Text& error) {
     const Config& cfg = *s.config;
     const std::size_t n = cfg.guest_count;
+    CpuBlock& cpu_block = this_cpu();
     if (n == 0 || n > kMaxGuests) {
         error.str("no guests to run");
         return false;
     }
+    bool saves_timer = true;
     for (std::size_t i = 0; i < n; ++i) {
         GuestControlRequest req;
         req.yield_on_hlt = cfg.guests[i].yield_on_hlt;
@@ -240,8 +248,10 @@ bool run_session(const SessionSetup& s, SessionResult& r, Text& error) {
             describe_guest_control_failures(gc, error);
             return false;
         }
+        saves_timer = saves_timer && gc.saves_preemption_timer;
     }
     const Cpu cpu = read_cpu();
+    build_cpuid_table(processor_cpuid, cpu_block.cpuid);
     auto* msr_bitmap = static_cast<std::uint8_t*>(allocate(s, 1, "the MSR bitmap", error));
     auto* host_area = static_cast<std::uint8_t*>(allocate(s, pages_for(cpu.extended_size), "host FPU state", error));
     void* vmxon_page = allocate(s, 1, "the VMXON region", error);
@@ -260,88 +270,89 @@ bool run_session(const SessionSetup& s, SessionResult& r, Text& error) {
     const std::uint64_t firmware_cr4 = read_cr4();
     std::uint64_t firmware_xcr0 = 0;
     if (cpu.xsave) {
-        if ((firmware_cr4 & cr4_osxsave) == 0) write_cr4(firmware_cr4 | cr4_osxsave);
-        firmware_xcr0 = (firmware_cr4 & cr4_osxsave) != 0 ? xgetbv0() : 1;
+        if ((firmware_cr4 & cr4::osxsave) == 0) write_cr4(firmware_cr4 | cr4::osxsave);
+        firmware_xcr0 = (firmware_cr4 & cr4::osxsave) != 0 ? xgetbv0() : 1;
     }
     auto restore_extended_control = [&]() {
         if (cpu.xsave) xsetbv0(firmware_xcr0);
         write_cr4(firmware_cr4);
     };
-    if (!g_root.enter(s.caps, vmxon_page, gdt_page, error, cfg.test_fail_vmxon)) {
+    if (!cpu_block.root.enter(s.caps, vmxon_page, gdt_page, error, cfg.test_fail_vmxon)) {
         restore_extended_control();
         return false;
     }
-    r.feature_control = g_root.feature_control_words();
-    g_machine.init(g_hw, n, cpu.xsave ? cpu.xsave_mask : 0, cpu.rdtscp, s.console, s.background);
+    r.feature_control = cpu_block.root.feature_control_words();
+    cpu_block.xsave_mask = cpu.xsave ? cpu.xsave_mask : 0;
+    cpu_block.rdtscp = cpu.rdtscp;
+    cpu_block.console = s.console;
+    cpu_block.background = s.background;
+    cpu_block.host_extended_state = host_area;
     const HostState host = read_host_state();
     for (std::size_t i = 0; i < n; ++i) {
         if (!write_vmcs(s, i, cpu, host, physical(msr_bitmap), error)) {
-            for (std::size_t j = 0; j <= i; ++j) vmclear(g_hw[j].vmcs_physical);
-            g_root.leave(error);
+            for (std::size_t j = 0; j <= i; ++j) vmclear(g_guests[j].vmcs_physical);
+            cpu_block.root.leave(error);
             restore_extended_control();
             return false;
         }
     }
 
+    Scheduler& scheduler = cpu_block.scheduler;
     SchedParams params;
     fill_schedule(s, params);
-    const InitError init = g_scheduler.init(params, g_params, n);
+    const InitError init = scheduler.init(params, g_params, n);
     if (init != InitError::none) {
         error.str("scheduler: ").str(init_error_text(init));
-        for (std::size_t j = 0; j < n; ++j) vmclear(g_hw[j].vmcs_physical);
-        g_root.leave(error);
+        for (std::size_t j = 0; j < n; ++j) vmclear(g_guests[j].vmcs_physical);
+        cpu_block.root.leave(error);
         restore_extended_control();
         return false;
     }
-    busy_shares_ppm(g_scheduler, g_busy_share);
-    for (std::size_t i = 0; i < n; ++i) g_guests[i].context.capacity = capacity_for(g_scheduler, cfg, i, g_busy_share[i]);
+    busy_shares_ppm(scheduler, g_busy_share);
+    for (std::size_t i = 0; i < n; ++i) g_guests[i].capacity = capacity_for(scheduler, cfg, i, g_busy_share[i]);
     RunOptions options;
     options.timer_rate = s.caps.preemption_timer_rate();
     options.timer_limit = erratum_timer_limit(s);
+    options.timer_saved = saves_timer;
     r.timer_limit = options.timer_limit;
     r.extended_state = cpu.xsave ? "xsave" : "fxsave";
     if (s.log != nullptr) s.log("running guests");
 
-    g_masks.mask_all();
-    g_idle.init(idle_idt_page);  // after mask_all: the firmware's APIC timer is saved first
-    g_machine.set_idle(&g_idle);
-    g_machine.save_host(g_host, host_area);
+    cpu_block.masks.mask_all();
+    cpu_block.idle.init(idle_idt_page);  // after mask_all: the firmware's APIC timer is saved first
+    save_host_state(cpu_block);
     // Every VM exit sets the host's GDTR and IDTR limits to 0xFFFF (SDM "Loading Host Segment
     // and Descriptor-Table Registers"); the GDTR is reloaded when VMX root is left, the IDTR here.
     const DescriptorTablePointer firmware_idt = sidt();
-    run_guests(g_scheduler, g_guests, n, g_machine, options);
+    cpu_block.loaded = nullptr;
+    run_guests(scheduler, g_guests, n, options);
     // The last guest's state goes back into its area before the host's comes back.
-    GuestContext* last = nullptr;
-    std::uint64_t current = 0;
-    asm volatile("vmptrst %0" : "=m"(current));
-    for (std::size_t i = 0; i < n; ++i) {
-        if (g_hw[i].vmcs_physical == current) last = &g_guests[i].context;
-    }
-    g_machine.restore_host(g_host, host_area, last);
+    restore_host_state(cpu_block, cpu_block.loaded);
     lidt(firmware_idt);
-    g_masks.restore();
-    g_idle.finish();
-    r.idle_method = g_idle.description();
+    cpu_block.masks.restore();
+    cpu_block.idle.finish();
+    r.idle_method = cpu_block.idle.description();
     if (s.log != nullptr) {
         FixedText<160> line;
-        line.str("idle: ").dec(g_idle.sleeps()).str(" mwait sleeps, ").dec(g_idle.wake_interrupts()).str(" wake-up interrupts taken");
-        line.str(", monitor line ").hex(g_idle.monitor_line()).str(", IA32_MTRR_DEF_TYPE ").hex(g_idle.mtrr_default_type());
+        line.str("idle: ").dec(cpu_block.idle.sleeps()).str(" mwait sleeps, ").dec(cpu_block.idle.wake_interrupts()).str(" wake-up interrupts taken");
+        line.str(", monitor line ").hex(cpu_block.idle.monitor_line()).str(", IA32_MTRR_DEF_TYPE ").hex(cpu_block.idle.mtrr_default_type());
         s.log(line.c_str());
     }
 
-    for (std::size_t i = 0; i < n; ++i) vmclear(g_hw[i].vmcs_physical);
-    const bool left = g_root.leave(error);
+    for (std::size_t i = 0; i < n; ++i) vmclear(g_guests[i].vmcs_physical);
+    const bool left = cpu_block.root.leave(error);
     restore_extended_control();
 
     r.ran = true;
-    r.scheduler = &g_scheduler;
+    r.scheduler = &scheduler;
     r.guests = g_guests;
     r.guest_count = n;
-    r.vmx_failed_accesses = g_machine.failed_accesses();
+    r.vmx_failed_accesses = cpu_block.failed_accesses;
     for (std::size_t i = 0; i < n; ++i) {
-        const GuestContext& ctx = g_guests[i].context;
-        r.progress[i] = read_guest_u64(ctx.memory, ctx.memory_size, guest_layout::start_info_page + start_info::progress);
-        r.ticks_seen[i] = read_guest_u64(ctx.memory, ctx.memory_size, guest_layout::start_info_page + start_info::ticks_seen);
+        const Vcpu& ctx = g_guests[i];
+        constexpr std::uint64_t info = metronome::abi::start_info_gpa;
+        r.progress[i] = read_guest_u64(ctx.memory, ctx.memory_size, info + offsetof(metronome::abi::StartInfo, progress));
+        r.ticks_seen[i] = read_guest_u64(ctx.memory, ctx.memory_size, info + offsetof(metronome::abi::StartInfo, ticks_seen));
     }
     return left;
 }

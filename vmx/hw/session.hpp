@@ -10,8 +10,9 @@
 
 #include "vmx/caps/caps.hpp"
 #include "vmx/config/config.hpp"
-#include "vmx/hw/hw_machine.hpp"
-#include "vmx/run/hypervisor.hpp"
+#include "vmx/hw/cpu_block.hpp"
+#include "vmx/run/run_loop.hpp"
+#include "vmx/run/vcpu.hpp"
 #include "vmx/sched/scheduler.hpp"
 #include "vmx/lib/text.hpp"
 
@@ -44,7 +45,7 @@ struct SessionSetup {
 struct SessionResult {
     bool ran = false;
     Scheduler* scheduler = nullptr;
-    RunGuest* guests = nullptr;
+    Vcpu* guests = nullptr;
     std::size_t guest_count = 0;
     std::uint64_t progress[kMaxGuests] = {};
     std::uint64_t ticks_seen[kMaxGuests] = {};

@@ -88,6 +88,10 @@ inline VmxStatus invept_single_context(std::uint64_t eptp) {
 
 } // namespace vmx::hw
 
+namespace vmx {
+struct Vcpu;
+}
+
 // vm_entry.S; see the comment there for the contract.
-extern "C" int metronome_vm_enter(vmx::GuestRegisters* regs, int launched);
+extern "C" int metronome_vm_enter(vmx::Vcpu* guest, int launched);
 extern "C" void metronome_vm_exit();

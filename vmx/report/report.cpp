@@ -37,7 +37,7 @@ void root_ticks_json(Text& out, const GuestCounters& c) {
         if (t.count == 0) continue;
         if (!first) out.chr(',');
         first = false;
-        out.chr('"').str(exit_reason_key(r)).str("\":{\"count\":").dec(t.count).str(",\"min\":").dec(t.min);
+        out.chr('"').str(exit_reason_key(r)).str("\":{\"count\":").dec(t.count).str(",\"min\":").dec(t.min_or_zero());
         out.str(",\"mean\":").dec(t.total / t.count).str(",\"max\":").dec(t.max).chr('}');
     }
     out.str("},\"first_entry_tsc\":").dec(c.first_entry_tsc);
@@ -46,7 +46,7 @@ void root_ticks_json(Text& out, const GuestCounters& c) {
 void guest_json(const ReportInput& in, std::size_t i, Text& out) {
     const GuestConfig& gc = in.config->guests[i];
     const GuestStats& st = in.scheduler->guest_stats(i);
-    const GuestContext& ctx = in.guests[i].context;
+    const Vcpu& ctx = in.guests[i];
     const std::uint64_t slice_ticks = in.scheduler->guest_params(i).slice_ticks;
     out.str("{\"name\":").json_string(gc.name).str(",\"image\":").json_string(gc.image);
     out.str(",\"state\":").json_string(guest_state_name(st.activity));
@@ -138,7 +138,7 @@ void write_report_table(const ReportInput& in, Text& out) {
     for (std::size_t i = 0; i < in.guest_count; ++i) {
         const GuestConfig& gc = in.config->guests[i];
         const GuestStats& st = in.scheduler->guest_stats(i);
-        const GuestContext& ctx = in.guests[i].context;
+        const Vcpu& ctx = in.guests[i];
         std::uint64_t exits = ctx.counters.exits_other;
         for (std::uint64_t e : ctx.counters.exits) exits += e;
         out.str(gc.name).pad_to(12).str(gc.image).pad_to(22).str(guest_state_name(st.activity)).pad_to(30);

@@ -7,7 +7,8 @@
 
 #include "vmx/caps/capability_report.hpp"
 #include "vmx/config/config.hpp"
-#include "vmx/run/hypervisor.hpp"
+#include "vmx/run/run_loop.hpp"
+#include "vmx/run/vcpu.hpp"
 #include "vmx/sched/scheduler.hpp"
 #include "vmx/lib/text.hpp"
 
@@ -16,7 +17,7 @@ namespace vmx {
 struct ReportInput {
     const Config* config = nullptr;
     const Scheduler* scheduler = nullptr;
-    const RunGuest* guests = nullptr;
+    const Vcpu* guests = nullptr;
     std::size_t guest_count = 0;
     const std::uint64_t* progress = nullptr;    // per guest, from its start-info page
     const std::uint64_t* ticks_seen = nullptr;  // per guest, from its start-info page

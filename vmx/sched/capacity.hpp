@@ -6,7 +6,7 @@
 #include <cstdint>
 
 #include "vmx/config/config.hpp"
-#include "vmx/run/guest_state.hpp"
+#include "vmx/run/vcpu.hpp"
 #include "vmx/sched/scheduler.hpp"
 
 namespace vmx {

@@ -135,6 +135,22 @@ void Scheduler::charge_owner(std::uint64_t to, std::uint64_t GuestStats::*bucket
     mark_ = to;
 }
 
+// Guest mode up to `to`, except `root_inside` ticks of it that went to exits the fast path
+// handled: those are the hypervisor's work for the guest.
+void Scheduler::charge_guest_mode(std::uint64_t to, std::uint64_t root_inside) {
+    if (to <= mark_ || owner_ == kNoGuest) return;
+    const std::uint64_t d = to - mark_;
+    const std::uint64_t inside = root_inside < d ? root_inside : d;
+    GuestStats& s = stats_[owner_];
+    s.ran += d - inside;
+    s.hypervisor += inside;
+    s.allotted += d;
+    timeline_.add(owner_, SpanKind::running, mark_, to);
+    if (params_.policy == Policy::capped) charge_budget(owner_, mark_, to);
+    slice_last_ = to;
+    mark_ = to;
+}
+
 void Scheduler::charge_unowned(std::uint64_t to, std::uint64_t RunStats::*bucket) {
     if (to <= mark_) return;
     run_.*bucket += to - mark_;
@@ -315,7 +331,7 @@ void Scheduler::on_reentry(std::size_t guest, std::uint64_t t_entry, bool inject
     run_.end = mark_;
 }
 
-void Scheduler::on_exit(std::size_t guest, std::uint64_t t_exit, ExitCause cause) {
+void Scheduler::on_exit(std::size_t guest, std::uint64_t t_exit, ExitCause cause, std::uint64_t root_inside) {
     if (!run_.started || run_.finished || guest >= count_) {
         ++run_.protocol_errors;
         return;
@@ -335,7 +351,7 @@ void Scheduler::on_exit(std::size_t guest, std::uint64_t t_exit, ExitCause cause
         return;
     }
     t_exit = sanitize(t_exit);
-    charge_owner(t_exit, &GuestStats::ran);
+    charge_guest_mode(t_exit, root_inside);
     phase_ = Phase::root;
     GuestStats& s = stats_[guest];
     const auto index = static_cast<std::size_t>(cause);

@@ -116,7 +116,10 @@ class Scheduler {
     void on_reentry(std::size_t guest, std::uint64_t t_entry, bool injected_tick);
     // Right after a VM exit (t_exit read first thing on the exit path). `dead` may also be
     // reported for a guest that was never entered (its VMCS could not be made current).
-    void on_exit(std::size_t guest, std::uint64_t t_exit, ExitCause cause);
+    // `root_inside`: root-mode ticks between the entry and this exit, spent on exits the fast
+    // path handled and resumed without a decision (vmx/exits/exit_handler.hpp); they are the
+    // guest's `hypervisor` time, the rest of the interval is `ran`.
+    void on_exit(std::size_t guest, std::uint64_t t_exit, ExitCause cause, std::uint64_t root_inside = 0);
     // Closes the run at `now`: the open slice ends, halted guests stop counting.
     void end(std::uint64_t now);
 
@@ -177,6 +180,7 @@ class Scheduler {
     void charge_exit_handling(std::uint64_t now);
     std::uint64_t pay_debt(std::size_t g, std::uint64_t length);
     void charge_owner(std::uint64_t to, std::uint64_t GuestStats::*bucket);
+    void charge_guest_mode(std::uint64_t to, std::uint64_t root_inside);
     void charge_unowned(std::uint64_t to, std::uint64_t RunStats::*bucket);
     void close_slice();
     void open_slice(std::size_t g, std::uint64_t at);

@@ -106,6 +106,20 @@ constexpr PreemptionTimerValue preemption_timer_value(std::uint64_t slice_us,
     return out;
 }
 
+// The timer value that fires at TSC `deadline` or at most one timer unit later, seen from `now`:
+// rounding up never ends a slice early. 0 when the deadline has passed (exit before any guest
+// instruction); at most `limit` (the erratum cap, or all ones). The run loop arms each entry with
+// it, and the fast path re-arms a resumed exit when the CPU does not save the timer.
+constexpr std::uint32_t timer_units_until(std::uint64_t now, std::uint64_t deadline, unsigned rate_shift,
+                                          std::uint32_t limit) {
+    if (deadline <= now) return 0;
+    const std::uint64_t ticks = deadline - now;
+    const unsigned rate = rate_shift & 0x1f;
+    std::uint64_t units = ticks >> rate;
+    if ((ticks & ((1ull << rate) - 1)) != 0) ++units;
+    return units > limit ? limit : static_cast<std::uint32_t>(units);
+}
+
 class Text;
 // One line for reports, e.g. "slice = 50000 TSC ticks -> timer 50000 (rate 0) = 50000 ticks",
 // with any clamp named.

@@ -1,0 +1,51 @@
+// The machine under the pure core in the host's unit tests: vmx/run/platform.hpp's functions,
+// answered by whichever FakePlatform is current (tests/unit/fake_platform.cpp). A test that needs
+// a simulated processor derives from it and overrides enter(); one that only needs the services
+// (console lines, end of interrupt, XCR0 loads) uses it as it is. Each FakePlatform becomes
+// current while it exists, and the previous one comes back after it.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "vmx/run/platform.hpp"
+#include "vmx/run/vcpu.hpp"
+
+namespace testing_support {
+
+class FakePlatform {
+  public:
+    FakePlatform();
+    virtual ~FakePlatform();
+    FakePlatform(const FakePlatform&) = delete;
+    FakePlatform& operator=(const FakePlatform&) = delete;
+
+    virtual std::uint64_t rdtsc() { return now += 1; }
+    virtual bool switch_to(vmx::Vcpu*, vmx::Vcpu&) { return true; }
+    virtual vmx::EntryResult enter(vmx::Vcpu&) { return {}; }
+    virtual void idle_until(std::uint64_t tsc) { now = tsc > now ? tsc : now; }
+    virtual void background() {}
+    virtual void end_of_interrupt() { ++end_of_interrupts; }
+    virtual void load_xcr0(std::uint64_t value) { xcr0_loads.push_back(value); }
+    virtual bool console_line(const vmx::Vcpu& guest, const char* line) {
+        if (lines.size() >= console_capacity) return false;
+        lines.push_back(std::string(guest.name) + ": " + line);
+        return true;
+    }
+
+    std::uint64_t now = 1000;                       // the TSC
+    std::vector<std::string> lines;                 // console lines, "name: text"
+    std::size_t console_capacity = ~std::size_t{0}; // lines accepted before console_line says full
+    unsigned end_of_interrupts = 0;
+    std::vector<std::uint64_t> xcr0_loads;
+
+    // One that is not made current: what answers when no test installed its own.
+    struct Fallback {};
+    explicit FakePlatform(Fallback) : previous_(this) {}
+
+  private:
+    FakePlatform* previous_;
+};
+
+} // namespace testing_support

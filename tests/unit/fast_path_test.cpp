@@ -1,0 +1,112 @@
+// The fast path (vmx::exit_fast): which exits it resumes at once and which it hands to the run
+// loop, the root-mode ticks it books, the timer it re-arms, and the full reload it asks for.
+#include "vmx/exits/exit_handler.hpp"
+
+#include <doctest/doctest.h>
+
+#include "fake_vmcs.hpp"
+#include "guest/runtime/abi.hpp"
+
+using vmx::ExitOutcome;
+using vmx::Field;
+
+namespace {
+
+// The fixture with a TSC that advances a tick a read and a deadline far ahead.
+struct Fast : testing_support::ExitFixture {
+    Fast() {
+        platform.now = 10000;
+        guest.fast.deadline = 1000000;
+    }
+    int take(std::uint16_t reason, std::uint64_t length = 2) {
+        vmcs.set(Field::exit_reason, reason);
+        vmcs.set(Field::exit_instruction_length, length);
+        vmcs.make_current();
+        return vmx::exit_fast(guest);
+    }
+};
+
+} // namespace
+
+TEST_CASE("fast path: a CPUID inside the slice is resumed at once and its root-mode ticks booked") {
+    Fast f;
+    f.guest.regs.rax = 0;
+    CHECK(f.take(vmx::exit_reason::cpuid) == 0);
+    CHECK(f.vmcs.get(Field::guest_rip) == 0x10002);
+    const vmx::RootTicks& t = f.guest.counters.root_ticks[vmx::exit_reason::cpuid];
+    CHECK(t.count == 1);
+    CHECK(t.total == 1); // two TSC reads of the fake, one tick apart
+    CHECK(f.guest.fast.root_ticks == 1);
+    CHECK(f.guest.counters.exits[vmx::exit_reason::cpuid] == 1);
+}
+
+TEST_CASE("fast path: without a saved timer value the timer is re-armed for the same deadline") {
+    Fast f;
+    f.guest.fast.timer_saved = false;
+    f.guest.fast.deadline = 10000 + 640;
+    f.guest.fast.timer_rate = 5;
+    CHECK(f.take(vmx::exit_reason::cpuid) == 0);
+    // Read at 10002: 638 ticks left = 19.9 units of 32, rounded up.
+    CHECK(f.vmcs.get(Field::vmx_preemption_timer_value) == 20);
+
+    Fast saved;
+    saved.guest.fast.timer_saved = true;
+    saved.vmcs.set(Field::vmx_preemption_timer_value, 1234);
+    CHECK(saved.take(vmx::exit_reason::cpuid) == 0);
+    CHECK(saved.vmcs.get(Field::vmx_preemption_timer_value) == 1234);
+}
+
+TEST_CASE("fast path: a handled exit at or past the deadline goes to the run loop") {
+    Fast f;
+    f.guest.fast.deadline = 10001;
+    CHECK(f.take(vmx::exit_reason::cpuid) == 1);
+    CHECK(f.guest.fast.outcome == static_cast<std::uint8_t>(ExitOutcome::resume));
+    CHECK(f.guest.fast.reason == vmx::exit_reason::cpuid);
+    CHECK(f.guest.fast.exit_tsc == 10001);
+    CHECK(f.guest.counters.root_ticks[vmx::exit_reason::cpuid].count == 0); // the loop books it
+}
+
+TEST_CASE("fast path: timer, HLT, yield, stops and interrupt windows always go to the run loop") {
+    {
+        Fast f;
+        CHECK(f.take(vmx::exit_reason::preemption_timer) == 1);
+        CHECK(f.guest.fast.outcome == static_cast<std::uint8_t>(ExitOutcome::preempted));
+    }
+    {
+        Fast f;
+        CHECK(f.take(vmx::exit_reason::hlt, 1) == 1);
+        CHECK(f.guest.fast.outcome == static_cast<std::uint8_t>(ExitOutcome::halted));
+    }
+    {
+        Fast f;
+        f.guest.regs.rax = static_cast<std::uint64_t>(metronome::abi::Hypercall::yield);
+        CHECK(f.take(vmx::exit_reason::vmcall, 3) == 1);
+        CHECK(f.guest.fast.outcome == static_cast<std::uint8_t>(ExitOutcome::yielded));
+    }
+    {
+        Fast f;
+        CHECK(f.take(vmx::exit_reason::triple_fault) == 1);
+        CHECK(f.guest.fast.outcome == static_cast<std::uint8_t>(ExitOutcome::stopped));
+    }
+    {
+        Fast f;
+        CHECK(f.take(vmx::exit_reason::interrupt_window) == 1);
+        CHECK(f.guest.fast.outcome == static_cast<std::uint8_t>(ExitOutcome::interrupt_window));
+    }
+}
+
+TEST_CASE("fast path: an injected page fault asks for every register and CR2 to be loaded, once") {
+    Fast f;
+    // REP INSB to an address the guest's page tables do not map: #PF with CR2.
+    f.guest.regs.rdi = 0x7fff00000000ull;
+    f.guest.regs.rcx = 4;
+    f.guest.regs.rdx = 0x80;
+    f.vmcs.set(Field::exit_qualification, f.io(0x80, 1, true) | 0x10u | 0x20u);
+    CHECK(f.take(vmx::exit_reason::io_instruction) == 2);
+    CHECK(f.injected_vector() == vmx::vector::pf);
+    CHECK(f.guest.regs.cr2 == 0x7fff00000000ull);
+    CHECK(f.guest.fast.reload == 0);
+    f.vmcs.set(Field::entry_interruption_info, 0);
+    f.guest.regs.rax = 0;
+    CHECK(f.take(vmx::exit_reason::cpuid) == 0);
+}

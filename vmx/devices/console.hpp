@@ -1,0 +1,23 @@
+// The guest console (guest/ABI.md section 6): bytes from port 0xE9 and the console-write hypercall
+// are collected per guest and handed on one line at a time, prefixed with the guest's name by the
+// output side (boot/: COM1). A device with no register state: a line buffer per guest.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace vmx {
+
+struct Vcpu;
+
+struct ConsoleBuffer {
+    static constexpr std::size_t capacity = 120; // longer lines are cut here and continue
+    char text[capacity + 1] = {};
+    std::size_t length = 0;
+};
+
+// Appends one byte of guest output: '\n' completes the line, '\r' is dropped, other unprintable
+// bytes become '?', and a full buffer is handed on as a line. A line the output side refuses
+// (the guest's share of the queue is full) is counted as dropped.
+void console_put(Vcpu& guest, char c);
+
+} // namespace vmx

@@ -1,0 +1,66 @@
+// What a guest's CPUID answers, read from the processor once at set-up and kept in a table, so a
+// CPUID exit costs a lookup instead of a CPUID in root mode and a chain of filters. Every CPUID is
+// a VM exit; the table holds the processor's leaves with what guests may not use taken out
+// (build_cpuid_table says what), and a leaf or subleaf it does not hold reads zero.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace vmx {
+
+struct CpuidTable {
+    static constexpr std::uint32_t basic_leaves = 0x20;          // 0 .. 0x1F
+    static constexpr std::uint32_t extended_first = 0x80000000u;
+    static constexpr std::uint32_t extended_leaves = 9;          // 0x80000000 .. 0x80000008
+    static constexpr std::size_t capacity = 192;                 // answers, every subleaf counted
+    struct Leaf {
+        std::uint16_t first = 0; // index of subleaf 0 in `answers`
+        std::uint16_t count = 0; // subleaves held; 0: the leaf reads zero
+    };
+    Leaf basic[basic_leaves]{};
+    Leaf extended[extended_leaves]{};
+    std::uint32_t answers[capacity][4]{};
+    std::size_t used = 0;
+};
+
+// The table of a guest that was given none: every leaf reads zero.
+extern const CpuidTable no_cpuid_answers;
+
+// The processor's own answer (on the target, the CPUID instruction).
+using CpuidSource = void (*)(std::uint32_t leaf, std::uint32_t subleaf, std::uint32_t out[4]);
+
+// Fills `table` from `source` with the answers for guests of guest/ABI.md:
+//  - the highest basic leaf is at most 0x1F and the highest extended leaf at most 0x80000008;
+//    above them, and for the subleaves a leaf does not have, the answer is zero;
+//  - leaf 1 announces a hypervisor and hides VMX, SMX, MONITOR/MWAIT (trapped), the local APIC,
+//    x2APIC and the TSC-deadline timer (guests have no APIC) and PDCM (no performance counters);
+//    OSXSAVE is set per guest from its own CR4 when it asks;
+//  - leaf 5 (MONITOR/MWAIT) and leaf 0xA (performance monitoring) read zero;
+//  - leaf 7 hides IA32_TSC_ADJUST (its MSR raises #GP); leaf 0xD hides XSAVES (not enabled), and
+//    its sizes follow each guest's XCR0 when it asks;
+//  - the leaves of features guests cannot use (RDT 0xF/0x10, SGX 0x12, AMX 0x1D/0x1E, 0x1B, 0x20)
+//    read zero.
+void build_cpuid_table(CpuidSource source, CpuidTable& table);
+
+inline constexpr std::uint32_t cpuid_zero_answer[4] = {0, 0, 0, 0};
+
+// The stored answer for (leaf, subleaf): four registers, EAX first; zeros when there is none.
+// Inline: it is most of a CPUID exit.
+inline const std::uint32_t* cpuid_lookup(const CpuidTable& t, std::uint32_t leaf, std::uint32_t subleaf) {
+    const CpuidTable::Leaf* slot;
+    if (leaf < CpuidTable::basic_leaves) {
+        slot = &t.basic[leaf];
+    } else if (leaf - CpuidTable::extended_first < CpuidTable::extended_leaves) {
+        slot = &t.extended[leaf - CpuidTable::extended_first];
+    } else {
+        return cpuid_zero_answer;
+    }
+    if (slot->count == 1) return t.answers[slot->first]; // the leaf has no subleaves
+    return subleaf < slot->count ? t.answers[slot->first + subleaf] : cpuid_zero_answer;
+}
+
+// XSAVE area size (bytes) for the state components in `xcr0`, from leaf 0xD's subleaves: what
+// CPUID.(EAX=0DH,ECX=0):EBX reports for that XCR0.
+std::uint32_t xsave_size_for(const CpuidTable& table, std::uint64_t xcr0);
+
+} // namespace vmx

@@ -1,0 +1,58 @@
+// Everything one physical CPU needs to run its guests, in one block instead of file-scope
+// globals: its VMX root (VMXON region, host GDT and TSS), the host state saved for the end of the
+// run, its idle method and interrupt masks, the shape of its XSAVE area, where its guests' console
+// lines go, its scheduler and the guest it has loaded. One block per CPU; Metronome runs on CPU 0.
+// Target only.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "vmx/exits/cpuid_table.hpp"
+#include "vmx/hw/idle.hpp"
+#include "vmx/hw/interrupt_masks.hpp"
+#include "vmx/hw/vmx_root.hpp"
+#include "vmx/run/vcpu.hpp"
+#include "vmx/sched/scheduler.hpp"
+#include "vmx/vmcs/vmcs_plan.hpp"
+
+namespace vmx::hw {
+
+// The host's values of the state the VMCS does not switch, saved before the first guest and
+// restored at the end.
+struct HostSavedState {
+    std::uint64_t kernel_gs_base, star, lstar, cstar, fmask, tsc_aux;
+    std::uint64_t dr[4], dr6, dr7, cr2;
+};
+
+// One guest's console line to the output queue; false when that guest's share of it is full.
+using ConsoleSink = bool (*)(std::uint32_t guest_index, const char* guest_name, const char* line);
+
+struct CpuBlock {
+    VmxRoot root;
+    InterruptMasks masks;
+    Idle idle;
+    HostSavedState host{};
+    std::uint8_t* host_extended_state = nullptr;
+    std::uint64_t xsave_mask = 0;   // the XCR0 state is saved and restored with (0: FXSAVE)
+    bool rdtscp = false;            // IA32_TSC_AUX exists and is switched
+    ConsoleSink console = nullptr;
+    void (*background)() = nullptr; // bounded work between slices (draining the console queue)
+    Vcpu* loaded = nullptr;         // the guest whose VMCS is current
+    std::uint32_t last_instruction_error = 0;
+    std::uint64_t failed_accesses = 0;
+    Scheduler scheduler;
+    VmcsPlan plan;
+    CpuidTable cpuid;               // the answers its Metronome guests get
+};
+
+// The block of the CPU this code runs on.
+CpuBlock& this_cpu();
+
+// Fresh FPU/SSE/AVX state for a guest: x87 and SSE control words at their reset values.
+void init_extended_state(std::uint8_t* area);
+// The host's state before the first guest, and back at the end (`current`: the guest still
+// loaded, whose FPU state is saved first; may be null).
+void save_host_state(CpuBlock& cpu);
+void restore_host_state(CpuBlock& cpu, Vcpu* current);
+
+} // namespace vmx::hw

@@ -1,0 +1,194 @@
+// The platform seam of the pure core on the real processor (vmx/run/platform.hpp): making a
+// guest current (VMPTRLD and the state the VMCS does not switch: FPU/SSE/AVX by XSAVE or FXSAVE,
+// XCR0, DR0-3/DR6, the SYSCALL MSRs, TSC_AUX), entering it through vm_entry.S, idling, the
+// console sink, and the record of failed VMREAD/VMWRITE. Target only.
+#include "vmx/arch/msr.hpp"
+#include "vmx/hw/cpu.hpp"
+#include "vmx/hw/cpu_block.hpp"
+#include "vmx/hw/cpu_state.hpp"
+#include "vmx/hw/debug_break.hpp"
+#include "vmx/hw/interrupt_masks.hpp"
+#include "vmx/hw/vmx_instructions.hpp"
+#include "vmx/lib/little_endian.hpp"
+#include "vmx/run/platform.hpp"
+#include "vmx/vmcs/vmcs_access.hpp"
+
+namespace vmx::hw {
+namespace {
+
+CpuBlock g_cpu0;
+
+void load_msrs(const SwitchedState& s, bool rdtscp) {
+    wrmsr(msr::ia32_kernel_gs_base, s.kernel_gs_base);
+    wrmsr(msr::ia32_star, s.star);
+    wrmsr(msr::ia32_lstar, s.lstar);
+    wrmsr(msr::ia32_cstar, s.cstar);
+    wrmsr(msr::ia32_fmask, s.fmask);
+    if (rdtscp) wrmsr(msr::ia32_tsc_aux, s.tsc_aux);
+}
+
+void save_msrs(SwitchedState& s, bool rdtscp) {
+    s.kernel_gs_base = rdmsr(msr::ia32_kernel_gs_base);
+    s.star = rdmsr(msr::ia32_star);
+    s.lstar = rdmsr(msr::ia32_lstar);
+    s.cstar = rdmsr(msr::ia32_cstar);
+    s.fmask = rdmsr(msr::ia32_fmask);
+    if (rdtscp) s.tsc_aux = rdmsr(msr::ia32_tsc_aux);
+}
+
+void load_debug(const SwitchedState& s) {
+    write_dr0(s.dr[0]);
+    write_dr1(s.dr[1]);
+    write_dr2(s.dr[2]);
+    write_dr3(s.dr[3]);
+    write_dr6(s.dr6);
+}
+
+void save_debug(SwitchedState& s) {
+    s.dr[0] = read_dr0();
+    s.dr[1] = read_dr1();
+    s.dr[2] = read_dr2();
+    s.dr[3] = read_dr3();
+    s.dr6 = read_dr6();
+}
+
+// Saved and restored with the full mask, whatever the guest's XCR0: components it has disabled
+// still hold its own (initial) values, and never another guest's.
+void save_extended(const CpuBlock& cpu, std::uint8_t* area) {
+    if (cpu.xsave_mask != 0) {
+        xsetbv0(cpu.xsave_mask);
+        xsave(area, cpu.xsave_mask);
+    } else {
+        fxsave(area);
+    }
+}
+
+void load_extended(const CpuBlock& cpu, const std::uint8_t* area, std::uint64_t xcr0) {
+    if (cpu.xsave_mask != 0) {
+        xsetbv0(cpu.xsave_mask);
+        xrstor(area, cpu.xsave_mask);
+        xsetbv0(xcr0);
+    } else {
+        fxrstor(area);
+    }
+}
+
+} // namespace
+
+CpuBlock& this_cpu() { return g_cpu0; }
+
+// The legacy region's FCW (offset 0) = 0x037F and MXCSR (offset 24) = 0x1F80 are the reset
+// values; with XSTATE_BV = 0 in the XSAVE header every component is loaded in its initial
+// configuration (SDM "XRSTOR": "init optimization"), so a guest starts with clean registers.
+void init_extended_state(std::uint8_t* area) {
+    store_le(area, 0x037f, 2);
+    store_le(area + 24, 0x1f80, 4);
+}
+
+void save_host_state(CpuBlock& cpu) {
+    HostSavedState& host = cpu.host;
+    host.kernel_gs_base = rdmsr(msr::ia32_kernel_gs_base);
+    host.star = rdmsr(msr::ia32_star);
+    host.lstar = rdmsr(msr::ia32_lstar);
+    host.cstar = rdmsr(msr::ia32_cstar);
+    host.fmask = rdmsr(msr::ia32_fmask);
+    host.tsc_aux = cpu.rdtscp ? rdmsr(msr::ia32_tsc_aux) : 0;
+    host.dr[0] = read_dr0();
+    host.dr[1] = read_dr1();
+    host.dr[2] = read_dr2();
+    host.dr[3] = read_dr3();
+    host.dr6 = read_dr6();
+    host.dr7 = read_dr7();
+    asm volatile("mov %%cr2, %0" : "=r"(host.cr2));
+    save_extended(cpu, cpu.host_extended_state);
+}
+
+void restore_host_state(CpuBlock& cpu, Vcpu* current) {
+    if (current != nullptr) save_extended(cpu, current->extended_state);
+    load_extended(cpu, cpu.host_extended_state, cpu.xsave_mask);
+    const HostSavedState& host = cpu.host;
+    wrmsr(msr::ia32_kernel_gs_base, host.kernel_gs_base);
+    wrmsr(msr::ia32_star, host.star);
+    wrmsr(msr::ia32_lstar, host.lstar);
+    wrmsr(msr::ia32_cstar, host.cstar);
+    wrmsr(msr::ia32_fmask, host.fmask);
+    if (cpu.rdtscp) wrmsr(msr::ia32_tsc_aux, host.tsc_aux);
+    write_dr0(host.dr[0]);
+    write_dr1(host.dr[1]);
+    write_dr2(host.dr[2]);
+    write_dr3(host.dr[3]);
+    write_dr6(host.dr6);
+    write_dr7(host.dr7);
+    asm volatile("mov %0, %%cr2" : : "r"(host.cr2));
+}
+
+} // namespace vmx::hw
+
+namespace vmx::vmcs {
+
+void note_failure(std::uint32_t) {
+    hw::CpuBlock& cpu = hw::this_cpu();
+    std::uint64_t error = 0;
+    hw::vmread(field_encoding(Field::vm_instruction_error), &error);
+    cpu.last_instruction_error = static_cast<std::uint32_t>(error);
+    ++cpu.failed_accesses;
+}
+
+} // namespace vmx::vmcs
+
+namespace vmx::platform {
+
+bool switch_to(Vcpu* previous, Vcpu& next) {
+    hw::CpuBlock& cpu = hw::this_cpu();
+    if (previous != nullptr) {
+        hw::save_extended(cpu, previous->extended_state);
+        hw::save_msrs(previous->switched, cpu.rdtscp);
+        hw::save_debug(previous->switched);
+    }
+    if (hw::vmptrld(next.vmcs_physical) != hw::VmxStatus::ok) return false;
+    cpu.loaded = &next;
+    hw::load_extended(cpu, next.extended_state, next.xcr0);
+    hw::load_msrs(next.switched, cpu.rdtscp);
+    hw::load_debug(next.switched);
+    return true;
+}
+
+EntryResult enter(Vcpu& guest) {
+    // `tools/metronome debug`: a Bochs magic breakpoint before the chosen guest's VMLAUNCH.
+    if (!guest.launched) hw::debug_break_before_launch(guest);
+    const int rc = metronome_vm_enter(&guest, guest.launched ? 1 : 0);
+    EntryResult r;
+    if (rc == 0) {
+        r.exited = true;
+    } else if (rc == 1) {
+        r.fail_invalid = true;
+    } else {
+        std::uint64_t error = 0;
+        hw::vmread(field_encoding(Field::vm_instruction_error), &error);
+        r.vm_instruction_error = static_cast<std::uint32_t>(error);
+    }
+    return r;
+}
+
+void idle_until(std::uint64_t tsc) {
+    hw::CpuBlock& cpu = hw::this_cpu();
+    cpu.idle.idle_until(tsc, cpu.background);
+}
+
+void background() {
+    hw::CpuBlock& cpu = hw::this_cpu();
+    if (cpu.background != nullptr) cpu.background();
+}
+
+void end_of_interrupt() { hw::InterruptMasks::end_of_interrupt(); }
+
+void load_xcr0(std::uint64_t value) {
+    if (hw::this_cpu().xsave_mask != 0) hw::xsetbv0(value);
+}
+
+bool console_line(const Vcpu& guest, const char* line) {
+    const hw::CpuBlock& cpu = hw::this_cpu();
+    return cpu.console == nullptr || cpu.console(guest.index, guest.name, line);
+}
+
+} // namespace vmx::platform

@@ -1,0 +1,59 @@
+// What the pure core needs from the machine it runs on, as plain functions: the seam between the
+// decisions (vmx/run, vmx/exits) and the privileged shell. No virtual call on the hot path:
+//  - in metronome.efi (METRONOME_TARGET) they are defined by vmx/hw/platform.cpp, and the TSC
+//    read is inline;
+//  - in the host's unit tests they are defined by tests/unit/fake_platform.cpp, which simulates
+//    the guests (and the host tools never call them).
+#pragma once
+#include <cstdint>
+
+#if defined(METRONOME_TARGET)
+#include "vmx/hw/cpu.hpp"
+#endif
+
+namespace vmx {
+
+struct Vcpu;
+
+// What a VM entry came back with: a VM exit the fast path handed to the run loop, or the
+// instruction's own failure.
+struct EntryResult {
+    bool exited = false;                    // a VM exit happened (the normal case)
+    std::uint32_t vm_instruction_error = 0; // VMfailValid: why VMLAUNCH/VMRESUME failed
+    bool fail_invalid = false;              // VMfailInvalid: no current VMCS
+};
+
+namespace platform {
+
+#if defined(METRONOME_TARGET)
+// Without the LFENCE of hw::rdtsc: the accounting needs the order of the reads, not a barrier
+// against earlier loads, and the exit path pays for every instruction.
+inline std::uint64_t rdtsc() {
+    std::uint32_t lo, hi;
+    asm volatile("rdtsc" : "=a"(lo), "=d"(hi) : : "memory");
+    return (static_cast<std::uint64_t>(hi) << 32) | lo;
+}
+#else
+std::uint64_t rdtsc();
+#endif
+
+// Makes `next` the current guest: VMPTRLD of its VMCS and the state the VMCS does not switch
+// (FPU/SSE/AVX, XCR0, DR0-3/DR6, the syscall MSRs, TSC_AUX). `previous` may be null.
+bool switch_to(Vcpu* previous, Vcpu& next);
+// VMLAUNCH (first time) or VMRESUME the current guest; exits the fast path absorbs are handled
+// inside (vmx/exits/exit_handler.cpp); returns at the first it hands back.
+EntryResult enter(Vcpu& guest);
+// Root-mode idle until the TSC reaches `tsc` (nothing may run).
+void idle_until(std::uint64_t tsc);
+// Bounded work that must not wait (sending queued console output), done between slices.
+void background();
+// A physical interrupt was acknowledged on exit: end of interrupt to its controller.
+void end_of_interrupt();
+// The current guest changed its XCR0 (XSETBV): make it the processor's now.
+void load_xcr0(std::uint64_t value);
+// One complete console line of a guest, without its newline; false when the output side dropped
+// it (that guest's share of the queue is full).
+bool console_line(const Vcpu& guest, const char* line);
+
+} // namespace platform
+} // namespace vmx

@@ -1,0 +1,144 @@
+// One guest's virtual CPU: everything the hypervisor keeps about a guest's execution besides its
+// VMCS, in one place. Its registers (where vm_entry.S saves and loads them), its memory, the state
+// the VMCS does not switch, the fast path's bounds, its CPUID answers, why it stopped, what it
+// printed, and its counters. The scheduler keeps its own books per guest apart from this (vmx/
+// sched): what a guest is entitled to is not part of its execution state.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "vmx/arch/exit_reasons.hpp"
+#include "vmx/devices/console.hpp"
+#include "vmx/exits/cpuid_table.hpp"
+#include "vmx/run/guest_registers.hpp"
+
+namespace vmx {
+
+enum class StopReason : std::uint8_t {
+    none,
+    powerdown,           // VMCALL powerdown
+    triple_fault,
+    ept_violation,       // access outside its memory
+    entry_failure,       // VM entry refused the guest state
+    unhandled_exit,      // an exit Metronome has no answer for
+    hypervisor_error,    // a VMX instruction failed while serving this guest
+    halted_forever,      // trapped HLT with RFLAGS.IF = 0: nothing can ever wake it
+};
+
+const char* stop_reason_key(StopReason reason);
+
+struct GuestStop {
+    StopReason reason = StopReason::none;
+    std::uint16_t exit_reason = 0;
+    std::uint64_t code = 0;          // powerdown code, VM-instruction error, qualification
+    std::uint64_t address = 0;       // EPT violation: guest-physical address
+    std::uint64_t rip = 0;
+    char detail[160] = {};           // one line in words
+};
+
+// Root-mode TSC ticks spent on one kind of exit: from the run loop's first TSC read after the
+// VM exit to its last one before the next VM entry (tools/metronome bench reads them; in Bochs
+// one tick is one instruction). Integers only: the mean is total / count.
+struct RootTicks {
+    std::uint64_t count = 0;
+    std::uint64_t total = 0;
+    std::uint64_t min = ~0ull; // ~0 until the first
+    std::uint64_t max = 0;
+    void add(std::uint64_t ticks) {
+        ++count;
+        total += ticks;
+        if (ticks < min) min = ticks;
+        if (ticks > max) max = ticks;
+    }
+    std::uint64_t min_or_zero() const { return count == 0 ? 0 : min; }
+};
+
+struct GuestCounters {
+    std::uint64_t exits[exit_reason::count] = {};
+    RootTicks root_ticks[exit_reason::count] = {}; // by basic exit reason
+    RootTicks root_ticks_other{};                  // basic reasons beyond those
+    std::uint64_t first_entry_tsc = 0;             // TSC just before its first VM entry
+    std::uint64_t exits_other = 0;
+    std::uint64_t io_reads_all_ones = 0;
+    std::uint64_t io_writes_dropped = 0;
+    std::uint64_t console_bytes = 0;
+    std::uint64_t console_lines_dropped = 0; // its share of the console queue was full
+    std::uint64_t console_bytes_dropped = 0;
+    std::uint64_t hypercalls = 0;
+    std::uint64_t ud_injected = 0;
+    std::uint64_t gp_injected = 0;
+    std::uint64_t host_interrupts = 0;
+};
+
+// What the CPUID capacity leaves 0x40000001.. tell the guest (guest/ABI.md, "CPUID"); the session
+// fills it from the scheduler and the configuration (vmx/sched/capacity.hpp). All zero = not known:
+// the leaves then read zero.
+struct GuestCapacity {
+    std::uint32_t policy = 0;          // capacity_policy::*: 1 fixed, 2 shared, 3 capped
+    std::uint32_t flags = 0;           // capacity_flag::*
+    std::uint32_t share_ppm = 0;       // expected share of the CPU while every guest is alive
+    std::uint32_t guests = 0;
+    std::uint32_t slice_us = 0;
+    std::uint32_t frame_us = 0;        // `fixed`: the cyclic frame (sum of the slots); else 0
+    std::uint32_t period_us = 0;       // `capped`: the budget period; else 0
+    std::uint32_t cap_percent = 0;     // `capped`: the budget per period; else 0
+    std::uint64_t slice_ticks = 0;     // the same lengths in TSC ticks
+    std::uint64_t frame_ticks = 0;
+};
+
+// The MSRs and debug registers the VMCS does not switch: vmx/hw saves and loads them when another
+// guest takes the CPU (KERNEL_GS_BASE, the SYSCALL MSRs, TSC_AUX, DR0-DR3, DR6).
+struct SwitchedState {
+    std::uint64_t kernel_gs_base = 0, star = 0, lstar = 0, cstar = 0, fmask = 0, tsc_aux = 0;
+    std::uint64_t dr[4] = {0, 0, 0, 0};
+    std::uint64_t dr6 = 0xffff0ff0u;
+};
+
+// What lets a handled exit go straight back to the guest (vmx/exits/exit_handler.cpp) without
+// the scheduler: it is set by the run loop at each entry it makes.
+struct FastPath {
+    std::uint64_t deadline = 0;     // the TSC of this guest's next scheduling event (slice end,
+                                    // tick due, end of the run): from then on exits go to the loop
+    std::uint64_t root_ticks = 0;   // root-mode ticks of the exits it absorbed since that entry
+    std::uint64_t exit_tsc = 0;     // the exit it handed to the loop: the TSC right after it
+    std::uint32_t timer_rate = 0;   // IA32_VMX_MISC[4:0]
+    std::uint32_t timer_limit = 0xffffffffu;
+    bool timer_saved = false;       // "save VMX-preemption timer value": the remaining value is
+                                    // in the VMCS; otherwise it is re-armed from the TSC
+    std::uint8_t outcome = 0;       // ExitOutcome of the exit handed to the loop
+    std::uint16_t reason = 0;       // its basic exit reason
+    // Nonzero: the fast path's way back must load every register and CR2 from the Vcpu, because
+    // a handler set regs.cr2 (a page fault) or wrote RBP or R12-R15, which it does not reload
+    // otherwise (the C++ code preserves them).
+    std::uint8_t reload = 0;
+};
+
+struct Vcpu {
+    GuestRegisters regs{};          // first: vm_entry.S addresses it by offset
+    std::uint64_t host_rsp = 0;     // the HOST_RSP its VMCS holds (vm_entry.S writes it on change)
+    std::uint32_t index = 0;
+    const char* name = "";
+    std::uint8_t* memory = nullptr; // host pointer to guest-physical 0
+    std::uint64_t memory_size = 0;
+    bool yield_on_hlt = false;
+    bool launched = false;          // VMLAUNCH done: the next entry is VMRESUME
+    bool window_armed = false;      // interrupt-window exiting is on for a pending tick
+    std::uint64_t vmcs_physical = 0;
+    std::uint64_t eptp = 0;
+    std::uint8_t* extended_state = nullptr; // XSAVE (64-byte aligned) or FXSAVE area
+    std::uint64_t xcr0 = 1;                 // the guest's XCR0 (x87 only until it sets more)
+    std::uint64_t xcr0_supported = 0;       // what XSETBV may enable (0: no XSAVE)
+    SwitchedState switched{};
+    FastPath fast{};
+    const CpuidTable* cpuid = &no_cpuid_answers; // its answers to CPUID, computed at set-up
+    GuestCapacity capacity{};
+    GuestStop stop{};
+    ConsoleBuffer console{};
+    GuestCounters counters{};
+};
+
+// vm_entry.S finds these at fixed offsets.
+static_assert(offsetof(Vcpu, regs) == 0);
+static_assert(offsetof(Vcpu, host_rsp) == 0x80);
+
+} // namespace vmx
