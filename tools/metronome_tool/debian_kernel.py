@@ -47,8 +47,9 @@ def image_package(apt_cache_depends_output: str, meta=META_PACKAGE):
         m = _IMAGE_PACKAGE.match(line)
         if m and m.group(1) != meta:
             return m.group(1), m.group(2)
-    raise KernelError(f"`apt-cache depends {meta}` names no linux-image-RELEASE package; its "
-                      f"output was:\n{apt_cache_depends_output.strip() or '(nothing)'}")
+    raise KernelError(f"`apt-cache depends {meta}` names no linux-image-RELEASE package (are "
+                      f"apt's package lists there? `apt-get update`); its output was:\n"
+                      f"{apt_cache_depends_output.strip() or '(nothing)'}")
 
 
 def _run(cmd, cwd=None):

@@ -75,6 +75,13 @@ vmexit:
  * away: an exit, an interrupt, another task). IF = 1 (the host's timer must be able to take the
  * CPU back; see tools/PLATFORMS.md). 11 instructions per iteration. */
 spin:
+    /* Touch the first pages of the gap buffer now: their first use would otherwise be an EPT
+     * violation (an exit) inside the measured timeline. */
+    mov $GUEST_GAPS, %eax
+0:  movq $0, (%rax)
+    add $4096, %eax
+    cmp $GUEST_GAPS + GAP_PAGES_TOUCHED * 4096, %eax
+    jb 0b
     sti
     mov MB(MB_GAP_THRESHOLD), %r14
     READ_TSC

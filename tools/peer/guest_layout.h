@@ -22,6 +22,7 @@
 /* Gaps a spinner saw in its own TSC: pairs (TSC before, TSC after), 16 bytes each. */
 #define GUEST_GAPS 0x40000
 #define GUEST_GAPS_MAX ((GUEST_STACK_BOTTOM - GUEST_GAPS) / 16)
+#define GAP_PAGES_TOUCHED 4 /* touched before the spinner starts timing: 1,024 gaps */
 #define GUEST_STACK_BOTTOM 0x1F0000
 #define GUEST_STACK_TOP 0x200000
 
