@@ -177,7 +177,7 @@ def finish(chosen, results, out, started):
     rows.append(f"tolerance: ±{TOLERANCE} percentage points over >= 200 slices unless a note "
                 "says why; every run's totals must add up exactly")
     if kvm:
-        rows.append(peer_tables.COMMITTED_NOTE)
+        rows += [peer_tables.COMMITTED_NOTE, peer_tables.CFS_NOTE]
     text = "\n".join(rows)
     print(text)
     (out / "table.txt").write_text(text + "\n")

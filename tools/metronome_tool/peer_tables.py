@@ -15,7 +15,7 @@ KVM_RESULTS = paths.SOURCE_DIR / "bench" / "results" / "kvm.json"
 COMMITTED_SETTING = "cond"  # KVM's default vmentry_l1d_flush
 COMMITTED_NOTE = ("KVM rows: Linux KVM under CFS in the same Bochs machine, vmentry_l1d_flush="
                   f"{COMMITTED_SETTING}, from bench/results/kvm.json (tools/metronome peer kvm; "
-                  "kvm.md has both settings)")
+                  "kvm.md has both settings), judged like Metronome's")
 
 # (KVM figure, the Metronome figure it stands beside, kvm-peer run, how KVM's was measured).
 TRIPS = (
@@ -94,8 +94,9 @@ def kvm_figures(parsed, setting, facts):
     first = (vm or {}).get("vmexit") or {}
     out.append(_figure("setup to first guest instruction, 1 guest",
                        first.get("create_to_first_instruction_tsc"), "instr",
-                       "KVM_CREATE_VM to the guest's first instruction (memory, vCPU, CPUID, "
-                       "registers, first entry); Metronome: run_session to the first VMLAUNCH",
+                       "KVM_CREATE_VM to the guest's first instruction, median of 5 VMs "
+                       "(memory, vCPU, CPUID, registers, first entry); Metronome: run_session "
+                       "to the first VMLAUNCH",
                        ["vmexit"], "setup:vmexit"))
     for n, run, pair in ((4, "exp1-cfs", "setup:slice-1000us-spin"),
                          (64, "switch-64", "setup:switch-64")):
@@ -204,8 +205,8 @@ def _judge(expected, measured, failures, notes):
     return Outcome(expected, measured, failures, notes)
 
 
-CFS_NOTE = ("CFS switches at its 4 ms tick (HZ=250): ~75 slices in 300 ms, one slice is 1.33 "
-            "points (Metronome: 300 slices of 1 ms)")
+CFS_NOTE = ("KVM rows: CFS switches at its 4 ms tick (HZ=250), ~75 slices in 300 ms, so one "
+            "slice is 1.33 points of share (Metronome's: 300 slices of 1 ms, 0.33 points)")
 
 
 def check_kvm(name, share):
@@ -247,7 +248,6 @@ def check_kvm(name, share):
         if "ticks" in vm and vm["workload"] == "idle":
             notes.append(f"idle VM: {vm['ticks']} of {vm['ticks_expected']:.0f} timer interrupts "
                          f"handled, ran {vm['percent']:.2f}%")
-    notes.append(CFS_NOTE)
     measured = [s["idle_percent"] if e.measure == "idle" else pct.get(e.guest) for e in expected]
     return _judge(expected, measured, failures, notes)
 

@@ -52,6 +52,9 @@ peer_guest_entry:
     je ticker
     cmp $WORKLOAD_CRASH, %rax
     je crash
+    mov $DONE_OK, %eax
+    cmp $WORKLOAD_NONE, %rax
+    je done
     mov $0x200, %eax /* unknown workload */
     jmp done
 

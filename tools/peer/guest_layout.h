@@ -50,6 +50,7 @@
 #define WORKLOAD_IDLE 3   /* LAPIC timer ticks: PARAM rounds of work per tick, HLT in between */
 #define WORKLOAD_BURSTY 4 /* LAPIC timer ticks: works BURST_TSC TSC ticks per tick, HLT */
 #define WORKLOAD_CRASH 5  /* spins until DIE_TICKS ticks, then triple-faults */
+#define WORKLOAD_NONE 6   /* DONE at once: how long a VM takes to start, nothing else */
 
 /* Mailbox slots: byte offsets from GUEST_MAILBOX. */
 #define MB_WORKLOAD 0x00
