@@ -52,10 +52,13 @@ peer_guest_entry:
     je ticker
     cmp $WORKLOAD_CRASH, %rax
     je crash
-    mov $DONE_OK, %eax
     cmp $WORKLOAD_NONE, %rax
-    je done
+    je none
     mov $0x200, %eax /* unknown workload */
+    jmp done
+
+none:
+    mov $DONE_OK, %eax
     jmp done
 
 /* --- vmexit: the exit round trips (guest/workloads/vmexit.cpp's loops). */
