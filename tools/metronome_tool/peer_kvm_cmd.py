@@ -151,6 +151,7 @@ def _run_summary(run):
         keep["shares"] = s
         keep["timeline"] = peer_figures.timeline(run["share"])
         keep["create_tsc"] = run["share"]["create_tsc"]
+        keep["create_cpu_ns"] = run["share"].get("create_cpu_ns")
     return keep
 
 

@@ -68,6 +68,12 @@ uint64_t monotonic_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+uint64_t thread_cpu_ns(void) {
+    struct timespec ts;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) < 0) fail("clock_gettime(thread CPU time)");
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 void sleep_until_ns(uint64_t deadline) {
     const struct timespec ts = {.tv_sec = (time_t)(deadline / 1000000000ull),
                                 .tv_nsec = (long)(deadline % 1000000000ull)};

@@ -20,6 +20,8 @@ void read_schedstat(pid_t tid, struct schedstat* out);
 uint64_t cpu_busy_ns(void);
 
 uint64_t monotonic_ns(void);
+/* CPU time of the calling thread (ns): work, without the time it waited. */
+uint64_t thread_cpu_ns(void);
 void sleep_until_ns(uint64_t deadline);
 pid_t current_tid(void);
 void pin_to_cpu0(void);

@@ -248,7 +248,7 @@ int share_command(int argc, char** argv) {
         fail("share: needs --label NAME (at most 32 characters), --window-ms MS > 0 and a VM");
     }
     pin_to_cpu0();
-    const uint64_t create_start = host_tsc();
+    const uint64_t create_start = host_tsc(), create_cpu_start = thread_cpu_ns();
     for (int i = 0; i < n; ++i) {
         create_vm(&threads[i], gap_threshold);
         if (threads[i].spec.cap_quota_us) {
@@ -259,6 +259,7 @@ int share_command(int argc, char** argv) {
         }
     }
     const uint64_t create_tsc = host_tsc() - create_start;
+    const uint64_t create_cpu_ns = thread_cpu_ns() - create_cpu_start;
     for (int i = 0; i < n; ++i) {
         errno = pthread_create(&threads[i].thread, NULL, vcpu_thread, &threads[i]);
         if (errno != 0) fail("pthread_create (VM %s)", threads[i].spec.name);
@@ -306,10 +307,10 @@ int share_command(int argc, char** argv) {
     const int khz = ioctl(threads[0].vm.vcpu_fd, KVM_GET_TSC_KHZ, 0);
     printf("PEER-KVM-SHARE {\"label\":\"%s\",\"window_ns\":%llu,\"window_tsc\":%llu,"
            "\"tsc_khz\":%d,\"cpu_busy_ns\":%llu,\"gap_threshold\":%llu,\"create_tsc\":%llu,"
-           "\"vms\":[",
+           "\"create_cpu_ns\":%llu,\"vms\":[",
            label, (unsigned long long)(t1 - t0), (unsigned long long)(tsc1 - tsc0), khz,
            (unsigned long long)(busy1 - busy0), (unsigned long long)gap_threshold,
-           (unsigned long long)create_tsc);
+           (unsigned long long)create_tsc, (unsigned long long)create_cpu_ns);
     for (int i = 0; i < n; ++i)
         print_vm(&threads[i], t0, tsc0, tsc1, i == n - 1);
     printf("]}\n");
