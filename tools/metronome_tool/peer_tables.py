@@ -98,7 +98,8 @@ def kvm_figures(parsed, setting, facts):
                        "from the guest's first instructions, median of 5 VMs"
                        + (f" (elapsed to the first instruction: {bench._num(elapsed)}, waits "
                           "for RCU grace periods included)" if elapsed else "")
-                       + "; Metronome: run_session to the first VMLAUNCH", ["vmexit"],
+                       + "; KVM fills guest memory on first touch, Metronome allocates and maps "
+                       "all of it first (run_session to the first VMLAUNCH)", ["vmexit"],
                        "setup:vmexit"))
     for n, run, pair in ((4, "exp1-cfs", "setup:slice-1000us-spin"),
                          (64, "switch-64", "setup:switch-64")):
