@@ -6,8 +6,9 @@ import sys
 
 from . import bench_cmd, debug_cmd, run_cmd, test_cmd
 from . import experiments_cmd
+from . import peer_kvm_cmd
 
-COMMANDS = [run_cmd, test_cmd, bench_cmd, debug_cmd, experiments_cmd]
+COMMANDS = [run_cmd, test_cmd, bench_cmd, debug_cmd, experiments_cmd, peer_kvm_cmd]
 
 
 def parser():

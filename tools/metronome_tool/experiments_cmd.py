@@ -15,7 +15,7 @@ import pathlib
 import sys
 import time
 
-from . import bochs, build, deps, paths, plots, report, scenarios, serial_log
+from . import bochs, build, deps, paths, peer_tables, plots, report, scenarios, serial_log
 from .experiments import RUNS, TOLERANCE, evaluate
 
 
@@ -172,9 +172,12 @@ def run(args):
 def finish(chosen, results, out, started):
     """Prints the table, writes table.txt, results.json and the plots; the exit status."""
     done = [(r, results[r.key][0], results[r.key][3]) for r in chosen]
-    rows = table_rows(done)
+    kvm = peer_tables.committed_kvm_rows({r.experiment for r in chosen})
+    rows = table_rows(peer_tables.merged(done, kvm))
     rows.append(f"tolerance: ±{TOLERANCE} percentage points over >= 200 slices unless a note "
                 "says why; every run's totals must add up exactly")
+    if kvm:
+        rows += [peer_tables.COMMITTED_NOTE, peer_tables.CFS_NOTE]
     text = "\n".join(rows)
     print(text)
     (out / "table.txt").write_text(text + "\n")
