@@ -57,6 +57,7 @@ class Lapic {
     // LINT0 is unmasked in ExtINT mode: the 8259's output reaches the processor (virtual wire).
     bool lint0_extint() const;
     bool software_enabled() const { return (svr_ & x2apic::svr_enable) != 0; }
+    std::uint8_t timer_vector() const { return static_cast<std::uint8_t>(lvt_timer_ & 0xffu); }
 
     std::uint32_t processor_priority() const;
     std::uint64_t eois = 0;          // EOI writes

@@ -5,6 +5,7 @@
 #include "vmx/arch/x86.hpp"
 #include "vmx/caps/controls.hpp"
 #include "vmx/exits/exit_handler.hpp"
+#include "vmx/exits/exit_helpers.hpp"
 #include "vmx/guest/guest_paging.hpp"
 #include "vmx/lib/text.hpp"
 #include "vmx/vmcs/preemption_timer.hpp"
@@ -13,13 +14,6 @@
 namespace vmx {
 namespace {
 
-void set_interrupt_window(Vcpu& guest, bool on) {
-    if (guest.window_armed == on) return;
-    const std::uint64_t primary = vmcs::read(Field::primary_processor_based_controls);
-    vmcs::write(Field::primary_processor_based_controls,
-                on ? (primary | proc::interrupt_window_exiting) : (primary & ~std::uint64_t{proc::interrupt_window_exiting}));
-    guest.window_armed = on;
-}
 
 // A single-step trap is pending (the guest runs with RFLAGS.TF = 1): VM entry must deliver the
 // #DB first, as traps on the previous instruction come before interrupts (SDM "Priority Among
@@ -68,22 +62,6 @@ bool try_inject_tick(Vcpu& guest) {
     return true;
 }
 
-// An exit in the middle of delivering an event leaves the event in the IDT-vectoring field;
-// it must be injected again or the guest loses it (SDM "Information for VM Exits That Occur
-// During Event Delivery"). Exits caused by instructions never occur during event delivery, so
-// the fast path never needs this.
-void reinject_interrupted_event() {
-    const auto info = static_cast<std::uint32_t>(vmcs::read(Field::idt_vectoring_info));
-    if ((info & interruption_bits::valid) == 0) return;
-    if ((vmcs::read(Field::entry_interruption_info) & interruption_bits::valid) != 0) return;
-    vmcs::write(Field::entry_interruption_info, info & ~interruption_bits::nmi_unblocking_due_to_iret);
-    const DecodedInterruption d = decode_interruption_info(info);
-    if (d.has_error_code) vmcs::write(Field::entry_exception_error_code, vmcs::read(Field::idt_vectoring_error_code));
-    if (d.type == InterruptionType::software_interrupt || d.type == InterruptionType::software_exception ||
-        d.type == InterruptionType::privileged_software_exception) {
-        vmcs::write(Field::entry_instruction_length, vmcs::read(Field::exit_instruction_length));
-    }
-}
 
 ExitCause cause_of(ExitOutcome outcome) {
     switch (outcome) {
@@ -94,6 +72,7 @@ ExitCause cause_of(ExitOutcome outcome) {
     case ExitOutcome::yielded: return ExitCause::yielded;
     case ExitOutcome::stopped: return ExitCause::dead;
     case ExitOutcome::resume:
+    case ExitOutcome::timer_changed:
     case ExitOutcome::interrupt_window: return ExitCause::handled;
     }
     return ExitCause::handled;
@@ -153,18 +132,36 @@ void run_guests(Scheduler& scheduler, Vcpu* guests, std::size_t count, const Run
         }
         platform::background();
         bool injected = false;
-        if (d.inject_tick) {
-            injected = try_inject_tick(guest);
+        std::uint64_t deadline = d.timer_deadline;
+        if (guest.pc != nullptr) {
+            // A Linux guest: a due tick is its APIC timer's expiry, and its virtual PC decides
+            // what to inject.
+            if (d.inject_tick) {
+                pc_timer_tick(guest);
+                injected = true; // it reached the guest's APIC
+                const std::uint64_t next = pc_timer_due_host(guest);
+                scheduler.set_timer(d.guest, next);
+                if (next < deadline) deadline = next;
+            }
+            const bool delivered = deliver_pc_interrupt(guest);
+            if (d.resume_halted) {
+                const bool wake = delivered || halt_is_over(guest);
+                vmcs::write(Field::guest_activity_state, wake ? activity::active : activity::hlt);
+            }
         } else {
-            set_interrupt_window(guest, false);
+            if (d.inject_tick) {
+                injected = try_inject_tick(guest);
+            } else {
+                set_interrupt_window(guest, false);
+            }
+            const bool wake = d.resume_halted && !injected && halt_is_over(guest);
+            if (d.resume_halted && !injected && !wake) vmcs::write(Field::guest_activity_state, activity::hlt);
+            if (injected || wake) vmcs::write(Field::guest_activity_state, activity::active);
         }
-        const bool wake = d.resume_halted && !injected && halt_is_over(guest);
-        if (d.resume_halted && !injected && !wake) vmcs::write(Field::guest_activity_state, activity::hlt);
-        if (injected || wake) vmcs::write(Field::guest_activity_state, activity::active);
 
         const std::uint64_t entry = platform::rdtsc();
-        vmcs::write(Field::vmx_preemption_timer_value, timer_value_for(entry, d.timer_deadline, options));
-        guest.fast.deadline = d.timer_deadline;
+        vmcs::write(Field::vmx_preemption_timer_value, timer_value_for(entry, deadline, options));
+        guest.fast.deadline = deadline;
         guest.fast.root_ticks = 0;
         const std::uint64_t resume_at = platform::rdtsc();
         scheduler.on_reentry(d.guest, resume_at, injected);
@@ -183,6 +180,7 @@ void run_guests(Scheduler& scheduler, Vcpu* guests, std::size_t count, const Run
         root_since = guest.fast.exit_tsc;
         const auto outcome = static_cast<ExitOutcome>(guest.fast.outcome);
         if (outcome != ExitOutcome::stopped) reinject_interrupted_event();
+        if (outcome == ExitOutcome::timer_changed) scheduler.set_timer(d.guest, pc_timer_due_host(guest));
         scheduler.on_exit(d.guest, guest.fast.exit_tsc, cause_of(outcome), guest.fast.root_ticks);
     }
     scheduler.end(platform::rdtsc());
