@@ -73,6 +73,7 @@ ExitCause cause_of(ExitOutcome outcome) {
     case ExitOutcome::stopped: return ExitCause::dead;
     case ExitOutcome::resume:
     case ExitOutcome::timer_changed:
+    case ExitOutcome::ready:
     case ExitOutcome::interrupt_window: return ExitCause::handled;
     }
     return ExitCause::handled;
@@ -83,6 +84,15 @@ void stop_failed_entry(Vcpu& guest, const EntryResult& r) {
     describe_failed_entry(guest.launched, r, text);
     stop_guest(guest, StopReason::entry_failure, 0, text.c_str());
     guest.stop.code = r.vm_instruction_error;
+}
+
+// Opens the window when every guest has arrived: the books as they stand are its zero.
+void open_window(MeasurementWindow& w, const Scheduler& scheduler, std::size_t count) {
+    w.opened = true;
+    w.start = scheduler.charged_until();
+    w.closes_at = w.start + w.measure_ticks;
+    w.run_at_open = scheduler.run_stats();
+    for (std::size_t g = 0; g < count; ++g) w.at_open[g] = scheduler.guest_stats(g);
 }
 
 } // namespace
@@ -106,17 +116,25 @@ void run_guests(Scheduler& scheduler, Vcpu* guests, std::size_t count, const Run
     // resume_at (GuestCounters::root_ticks); dropped when the CPU idles in between.
     RootTicks* root_slot = nullptr;
     std::uint64_t root_since = 0;
+    MeasurementWindow* window = options.window != nullptr && options.window->measure_ticks != 0 ? options.window : nullptr;
+    std::size_t arrived = 0; // guests ready for the window (or stopped)
     for (Vcpu* g = guests; g != guests + count; ++g) {
         g->fast.timer_rate = options.timer_rate;
         g->fast.timer_limit = options.timer_limit;
         g->fast.timer_saved = options.timer_saved;
+        if (g->pc == nullptr) g->ready = true;
+        if (g->ready) ++arrived;
     }
     for (;;) {
-        const Decision d = scheduler.next(platform::rdtsc());
+        const std::uint64_t now = platform::rdtsc();
+        if (window != nullptr && window->opened && now >= window->closes_at) break;
+        const Decision d = scheduler.next(now);
         if (d.kind == DecisionKind::finished) break;
+        if (window != nullptr && !window->opened && arrived == count) open_window(*window, scheduler, count);
+        const std::uint64_t closes_at = window != nullptr ? window->closes_at : ~0ull;
         if (d.kind == DecisionKind::idle) {
             root_slot = nullptr;
-            platform::idle_until(d.idle_until);
+            platform::idle_until(d.idle_until < closes_at ? d.idle_until : closes_at);
             continue;
         }
         if (d.guest >= count) break; // cannot happen with a consistent scheduler
@@ -125,6 +143,10 @@ void run_guests(Scheduler& scheduler, Vcpu* guests, std::size_t count, const Run
             if (!platform::switch_to(current, guest)) {
                 stop_guest(guest, StopReason::hypervisor_error, 0, "VMPTRLD of its VMCS failed");
                 scheduler.on_exit(d.guest, platform::rdtsc(), ExitCause::dead);
+                if (!guest.ready) {
+                    guest.ready = true;
+                    ++arrived;
+                }
                 current = nullptr;
                 continue;
             }
@@ -132,7 +154,7 @@ void run_guests(Scheduler& scheduler, Vcpu* guests, std::size_t count, const Run
         }
         platform::background();
         bool injected = false;
-        std::uint64_t deadline = d.timer_deadline;
+        std::uint64_t deadline = d.timer_deadline < closes_at ? d.timer_deadline : closes_at;
         if (guest.pc != nullptr) {
             // A Linux guest: a due tick is its APIC timer's expiry, and its virtual PC decides
             // what to inject.
@@ -172,6 +194,10 @@ void run_guests(Scheduler& scheduler, Vcpu* guests, std::size_t count, const Run
         if (!r.exited) {
             stop_failed_entry(guest, r);
             scheduler.on_exit(d.guest, platform::rdtsc(), ExitCause::dead, guest.fast.root_ticks);
+            if (!guest.ready) {
+                guest.ready = true;
+                ++arrived;
+            }
             continue;
         }
         guest.launched = true;
@@ -182,8 +208,13 @@ void run_guests(Scheduler& scheduler, Vcpu* guests, std::size_t count, const Run
         if (outcome != ExitOutcome::stopped) reinject_interrupted_event();
         if (outcome == ExitOutcome::timer_changed) scheduler.set_timer(d.guest, pc_timer_due_host(guest));
         scheduler.on_exit(d.guest, guest.fast.exit_tsc, cause_of(outcome), guest.fast.root_ticks);
+        if (outcome == ExitOutcome::ready || (outcome == ExitOutcome::stopped && !guest.ready)) {
+            guest.ready = true;
+            ++arrived;
+        }
     }
     scheduler.end(platform::rdtsc());
+    if (window != nullptr && window->opened) window->end = scheduler.charged_until();
 }
 
 } // namespace vmx

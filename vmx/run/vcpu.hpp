@@ -126,6 +126,7 @@ struct Vcpu {
     bool yield_on_hlt = false;
     bool launched = false;          // VMLAUNCH done: the next entry is VMRESUME
     bool window_armed = false;      // interrupt-window exiting is on for a pending tick
+    bool ready = false;             // it made the `ready` hypercall (or needs none: not Linux)
     std::uint64_t vmcs_physical = 0;
     std::uint64_t eptp = 0;
     std::uint8_t* extended_state = nullptr; // XSAVE (64-byte aligned) or FXSAVE area

@@ -128,6 +128,10 @@ class Scheduler {
     // Closes the run at `now`: the open slice ends, halted guests stop counting.
     void end(std::uint64_t now);
 
+    // Every tick before this TSC value is charged somewhere (a guest's books, idle or switching):
+    // books read together with it add up to it exactly.
+    std::uint64_t charged_until() const { return mark_; }
+
     // Guest indices passed to the accessors below must be < guest_count().
     std::size_t guest_count() const { return count_; }
     const SchedParams& params() const { return params_; }
