@@ -104,7 +104,7 @@ void workloads::hostile_vmx(const StartInfo& info) {
     constexpr std::uint64_t bad = metronome::abi::hypercall_bad_argument;
     const auto write = static_cast<std::uint64_t>(Hypercall::console_write);
     const BadCall calls[] = {
-        {"number 3", 3, 1, 2, 3, unknown},
+        {"number 4", 4, 1, 2, 3, unknown},
         {"number 2^63", 1ull << 63, 0, 0, 0, unknown},
         {"number -1", ~0ull, 0, 0, 0, unknown},
         {"write above memory", write, size, 16, 0, bad},

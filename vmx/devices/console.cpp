@@ -15,6 +15,9 @@ void console_put(Vcpu& guest, char c) {
     }
     if (c == '\n' || b.length == ConsoleBuffer::capacity) {
         b.text[b.length] = '\0';
+        char* keep = b.last[b.lines % ConsoleBuffer::history];
+        for (std::size_t i = 0; i <= b.length; ++i) keep[i] = b.text[i];
+        ++b.lines;
         if (!platform::console_line(guest, b.text)) {
             ++guest.counters.console_lines_dropped;
             guest.counters.console_bytes_dropped += b.length + 1; // its newline too

@@ -11,8 +11,19 @@ struct Vcpu;
 
 struct ConsoleBuffer {
     static constexpr std::size_t capacity = 120; // longer lines are cut here and continue
+    static constexpr std::size_t history = 4;    // the last complete lines, kept for the report
     char text[capacity + 1] = {};
     std::size_t length = 0;
+    char last[history][capacity + 1] = {};
+    std::size_t lines = 0;                       // complete lines so far
+
+    // The `age`-th most recent complete line, oldest first over age = 0..history-1 (null where
+    // there were fewer lines).
+    const char* recent(std::size_t age) const {
+        const std::size_t kept = lines < history ? lines : history;
+        if (age >= kept) return nullptr;
+        return last[(lines - kept + age) % history];
+    }
 };
 
 // Appends one byte of guest output: '\n' completes the line, '\r' is dropped, other unprintable

@@ -1,5 +1,7 @@
 #include "vmx/report/report.hpp"
 
+#include "vmx/devices/pc.hpp"
+
 #include "vmx/vmcs/preemption_timer.hpp"
 
 namespace vmx {
@@ -41,6 +43,45 @@ void root_ticks_json(Text& out, const GuestCounters& c) {
         out.str(",\"mean\":").dec(t.total / t.count).str(",\"max\":").dec(t.max).chr('}');
     }
     out.str("},\"first_entry_tsc\":").dec(c.first_entry_tsc);
+}
+
+bool window_open(const ReportInput& in) { return in.window != nullptr && in.window->opened; }
+
+// The guest's books inside the measurement window, or null.
+void guest_window_json(const ReportInput& in, std::size_t i, Text& out) {
+    out.str(",\"window\":");
+    if (!window_open(in)) {
+        out.str("null");
+        return;
+    }
+    const GuestStats& end = in.scheduler->guest_stats(i);
+    const GuestStats& start = in.window->at_open[i];
+    const std::uint64_t length = in.window->length();
+    out.str("{\"allotted_ticks\":").dec(end.allotted - start.allotted).str(",\"ran_ticks\":").dec(end.ran - start.ran);
+    out.str(",\"halted_ticks\":").dec(end.halted - start.halted).str(",\"hypervisor_ticks\":").dec(end.hypervisor - start.hypervisor);
+    out.str(",\"share_ppm\":").dec(ratio_ppm(end.ran - start.ran, length));
+    out.str(",\"allotted_ppm\":").dec(ratio_ppm(end.allotted - start.allotted, length));
+    out.str(",\"ticks_due\":").dec(end.ticks_due - start.ticks_due).str(",\"ticks_injected\":").dec(end.ticks_injected - start.ticks_injected);
+    out.chr('}');
+}
+
+// A Linux guest's virtual PC, or null.
+void linux_json(const Vcpu& ctx, Text& out) {
+    out.str(",\"linux\":");
+    if (ctx.pc == nullptr) {
+        out.str("null");
+        return;
+    }
+    const PcPlatform& pc = *ctx.pc;
+    out.str("{\"ready\":").str(ctx.ready ? "true" : "false");
+    out.str(",\"timer_programmed\":").dec(pc.counters.timer_armed).str(",\"timer_expired\":").dec(pc.counters.timer_fired);
+    out.str(",\"timer_injected\":").dec(pc.counters.timer_injected);
+    out.str(",\"interrupts_injected\":").dec(pc.counters.interrupts).str(",\"pic_interrupts\":").dec(pc.counters.pic_interrupts);
+    out.str(",\"eois\":").dec(pc.lapic.eois).str(",\"self_ipis\":").dec(pc.lapic.self_ipis);
+    out.str(",\"ipis_dropped\":").dec(pc.lapic.ipis_dropped);
+    out.str(",\"uart_bytes_sent\":").dec(pc.uart.bytes_sent).str(",\"uart_bytes_received\":").dec(pc.uart.bytes_received);
+    out.str(",\"reset_attempts\":").dec(pc.counters.reset_attempts);
+    out.chr('}');
 }
 
 void guest_json(const ReportInput& in, std::size_t i, Text& out) {
@@ -97,6 +138,16 @@ void guest_json(const ReportInput& in, std::size_t i, Text& out) {
     out.str(",\"overruns\":").dec(st.overruns).str(",\"overrun_ticks\":").dec(st.overrun_ticks);
     out.str(",\"ud_injected\":").dec(ctx.counters.ud_injected).str(",\"gp_injected\":").dec(ctx.counters.gp_injected);
     out.str(",\"host_interrupts\":").dec(ctx.counters.host_interrupts);
+    out.str(",\"last_console_lines\":[");
+    for (std::size_t l = 0, n = 0; l < ConsoleBuffer::history; ++l) {
+        const char* line = ctx.console.recent(l);
+        if (line == nullptr) continue;
+        if (n++ != 0) out.chr(',');
+        out.json_string(line);
+    }
+    out.chr(']');
+    guest_window_json(in, i, out);
+    linux_json(ctx, out);
     out.chr('}');
 }
 
@@ -132,6 +183,10 @@ void write_report_table(const ReportInput& in, Text& out) {
     out.str(" TSC ticks at ").dec(in.tsc_hz).str(" Hz), policy ").str(policy_name(in.config->policy));
     out.str(", idle ").fixed(tsc_ticks_to_us(run.idle, in.tsc_hz), 0).str(" us, switching ");
     out.fixed(tsc_ticks_to_us(run.switching, in.tsc_hz), 0).str(" us\n");
+    if (window_open(in)) {
+        out.str("Measured: the last ").dec(tsc_ticks_to_us(in.window->length(), in.tsc_hz)).str(" us, from ");
+        out.dec(tsc_ticks_to_us(in.window->start - run.start, in.tsc_hz)).str(" us, when every guest was ready (share% is of that window)\n");
+    }
     out.str("guest").pad_to(12).str("image").pad_to(22).str("state").pad_to(30).str("share%").pad_to(38);
     out.str("slices").pad_to(46).str("ran ms").pad_to(56).str("halted ms").pad_to(67).str("hv ms").pad_to(76);
     out.str("exits").pad_to(86).str("progress").pad_to(100).str("reason\n");
@@ -142,7 +197,11 @@ void write_report_table(const ReportInput& in, Text& out) {
         std::uint64_t exits = ctx.counters.exits_other;
         for (std::uint64_t e : ctx.counters.exits) exits += e;
         out.str(gc.name).pad_to(12).str(gc.image).pad_to(22).str(guest_state_name(st.activity)).pad_to(30);
-        percent(out, in.scheduler->share_ppm(i));
+        if (window_open(in)) {
+            percent(out, ratio_ppm(st.ran - in.window->at_open[i].ran, in.window->length()));
+        } else {
+            percent(out, in.scheduler->share_ppm(i));
+        }
         out.pad_to(38).dec(st.slice.count).pad_to(46);
         out.fixed(tsc_ticks_to_us(st.ran, in.tsc_hz) / 10, 2).pad_to(56);
         if (st.halted_observable) out.fixed(tsc_ticks_to_us(st.halted, in.tsc_hz) / 10, 2); else out.str("n/a");
@@ -163,6 +222,15 @@ void write_report_json(const ReportInput& in, Text& out) {
     out.str(",\"idle_on_behalf_ticks\":").dec(run.idle_on_behalf);
     out.str(",\"protocol_errors\":").dec(run.protocol_errors);
     out.str(",\"totals_add_up\":").str(in.scheduler->totals_add_up(0) ? "true" : "false");
+    out.str(",\"window\":");
+    if (window_open(in)) {
+        const RunStats& a = in.window->run_at_open;
+        out.str("{\"start_ticks\":").dec(in.window->start - run.start).str(",\"length_ticks\":").dec(in.window->length());
+        out.str(",\"length_us\":").dec(tsc_ticks_to_us(in.window->length(), in.tsc_hz));
+        out.str(",\"idle_ticks\":").dec(run.idle - a.idle).str(",\"switching_ticks\":").dec(run.switching - a.switching).chr('}');
+    } else {
+        out.str(in.window != nullptr && in.window->measure_ticks != 0 ? "{\"opened\":false}" : "null");
+    }
     out.str(",\"platform\":{\"cpu\":").json_string(in.platform);
     out.str(",\"preemption_timer_rate\":").dec(in.timer_rate);
     out.str(",\"extended_state\":").json_string(in.extended_state);

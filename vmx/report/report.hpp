@@ -29,6 +29,7 @@ struct ReportInput {
     const char* feature_control = "";
     const char* platform = "";                  // CPU brand string
     Capabilities capabilities{};                // its fallbacks go into the report
+    const MeasurementWindow* window = nullptr;  // the measurement window, if the run had one
 };
 
 // "running", "halted" or "exited".
