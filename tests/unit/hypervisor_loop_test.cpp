@@ -265,3 +265,20 @@ TEST_CASE("run loop: the measurement window opens when the last guest is ready a
     CHECK(sum == w.length());
     CHECK(run.guests[1].counters.exits[vmx::exit_reason::vmcall] == 1);
 }
+
+TEST_CASE("run loop: a guest with its own TSC sees only the time charged to it") {
+    Run run(2, vmx::Policy::fixed, 10000, 0, 200000);
+    run.guests[0].own_tsc = true;
+    FakeMachine m({Script::spin, Script::spin});
+    vmx::run_guests(run.scheduler, run.guests.data(), 2, vmx::RunOptions{});
+    const vmx::Vcpu& g = run.guests[0];
+    const std::uint64_t guest_tsc_at_last_exit = g.fast.exit_tsc + g.tsc_offset;
+    const std::uint64_t allotted = run.scheduler.guest_stats(0).allotted;
+    // Its clock started at 0 at its first entry and advanced by what it owned: about half the run.
+    // (To within the loop's few TSC reads around each switch, which are root-mode time.)
+    CHECK(guest_tsc_at_last_exit <= allotted + 100);
+    CHECK(guest_tsc_at_last_exit + 100 >= allotted);
+    CHECK(allotted > 90000);
+    CHECK(m.guest_vmcs(0).get(vmx::Field::tsc_offset) == g.tsc_offset);
+    CHECK(m.guest_vmcs(1).get(vmx::Field::tsc_offset) == 0);
+}

@@ -42,6 +42,7 @@ GuestControls resolve_guest_controls(const GuestControlRequest& req, const VmxCa
         proc::mwait_exiting | proc::monitor_exiting | proc::cr8_load_exiting | proc::cr8_store_exiting |
         proc::rdpmc_exiting;
     std::uint32_t primary_clear = proc::use_io_bitmaps | proc::mov_dr_exiting;
+    if (req.tsc_offsetting) primary_want |= proc::use_tsc_offsetting;
     if (req.yield_on_hlt) {
         primary_want |= proc::hlt_exiting;
     } else {

@@ -31,6 +31,9 @@ struct GuestControlRequest {
     bool use_vpid = true;
     // External interrupts exit to Metronome instead of going through the guest's IDT.
     bool intercept_external_interrupts = true;
+    // The guest's TSC is its own (`tsc = own`): RDTSC, RDTSCP and RDMSR IA32_TSC add the VMCS's
+    // TSC offset, which the run loop moves back by the time the guest waited for the CPU.
+    bool tsc_offsetting = false;
 };
 
 struct GuestControls {

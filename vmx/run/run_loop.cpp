@@ -86,6 +86,29 @@ void stop_failed_entry(Vcpu& guest, const EntryResult& r) {
     guest.stop.code = r.vm_instruction_error;
 }
 
+// `tsc = own` (vmx/run/vcpu.hpp): the guest leaves the CPU. Its timer, if it has one, stands
+// still with its clock: the scheduler keeps none for it until it is back.
+void leave_own_tsc(Vcpu& guest, Scheduler& scheduler) {
+    guest.left_mark = scheduler.charged_until();
+    guest.left_allotted = scheduler.guest_stats(guest.index).allotted;
+    if (guest.pc != nullptr) scheduler.set_timer(guest.index, ~0ull);
+}
+
+// ...and comes back: its TSC goes on from where it was, less the time charged to it meanwhile
+// (its halted time in its own slots, its exits' handling), which it owned. The first time, its
+// TSC starts at 0.
+void resume_own_tsc(Vcpu& guest, Scheduler& scheduler) {
+    if (!guest.launched) {
+        guest.tsc_offset = 0 - platform::rdtsc();
+    } else {
+        const std::uint64_t passed = scheduler.charged_until() - guest.left_mark;
+        const std::uint64_t owned = scheduler.guest_stats(guest.index).allotted - guest.left_allotted;
+        guest.tsc_offset -= passed - owned;
+    }
+    vmcs::write(Field::tsc_offset, guest.tsc_offset);
+    if (guest.pc != nullptr) scheduler.set_timer(guest.index, pc_timer_due_host(guest));
+}
+
 // Opens the window when every guest has arrived: the books as they stand are its zero.
 void open_window(MeasurementWindow& w, const Scheduler& scheduler, std::size_t count) {
     w.opened = true;
@@ -140,6 +163,7 @@ void run_guests(Scheduler& scheduler, Vcpu* guests, std::size_t count, const Run
         if (d.guest >= count) break; // cannot happen with a consistent scheduler
         Vcpu& guest = guests[d.guest];
         if (current != &guest) {
+            if (current != nullptr && current->own_tsc) leave_own_tsc(*current, scheduler);
             if (!platform::switch_to(current, guest)) {
                 stop_guest(guest, StopReason::hypervisor_error, 0, "VMPTRLD of its VMCS failed");
                 scheduler.on_exit(d.guest, platform::rdtsc(), ExitCause::dead);
@@ -151,10 +175,16 @@ void run_guests(Scheduler& scheduler, Vcpu* guests, std::size_t count, const Run
                 continue;
             }
             current = &guest;
+            if (guest.own_tsc) resume_own_tsc(guest, scheduler);
         }
         platform::background();
         bool injected = false;
         std::uint64_t deadline = d.timer_deadline < closes_at ? d.timer_deadline : closes_at;
+        if (guest.own_tsc && guest.pc != nullptr) {
+            // Its timer was given to the scheduler only now, after this decision.
+            const std::uint64_t due = pc_timer_due_host(guest);
+            if (due < deadline) deadline = due;
+        }
         if (guest.pc != nullptr) {
             // A Linux guest: a due tick is its APIC timer's expiry, and its virtual PC decides
             // what to inject.

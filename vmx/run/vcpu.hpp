@@ -137,6 +137,12 @@ struct Vcpu {
     const CpuidTable* cpuid = &no_cpuid_answers; // its answers to CPUID, computed at set-up
     PcPlatform* pc = nullptr;       // a Linux guest's virtual PC; null for guests of guest/ABI.md
     std::uint64_t tsc_offset = 0;   // its TSC minus the host's (mod 2^64): 0 unless `tsc = own`
+    // `tsc = own`: its TSC advances only by the time charged to it (allotted). When it leaves the
+    // CPU, the scheduler's charged-until mark and its allotted ticks are noted; when it comes back,
+    // the offset goes back by the time charged to others meanwhile.
+    bool own_tsc = false;
+    std::uint64_t left_mark = 0;
+    std::uint64_t left_allotted = 0;
     GuestCapacity capacity{};
     GuestStop stop{};
     ConsoleBuffer console{};
