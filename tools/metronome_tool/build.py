@@ -33,3 +33,8 @@ def ensure_built(build_dir: pathlib.Path = paths.DEFAULT_BUILD_DIR,
     if not image.exists():
         raise BuildError(f"{image} was not produced by the build")
     return image
+
+
+def ensure_target(build_dir: pathlib.Path, target: str) -> None:
+    """Builds one more target of an already configured build folder (e.g. metronome-guest)."""
+    _run(["cmake", "--build", str(pathlib.Path(build_dir).resolve()), "--target", target])

@@ -33,3 +33,41 @@ def ensure_run_ends(text: str):
     lines.insert(insert_at, "on_finish = shutdown\n")
     note = f"added `on_finish = shutdown` as line {insert_at + 1} of the ESP's metronome.cfg"
     return "".join(lines), note
+
+
+_KEY = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
+DEFAULT_MEMORY_MIB = 2
+
+
+def guests(text: str):
+    """The guests of a configuration as the tools need to know them (not a validator: that is
+    metronome.efi's job): [(name, {key: value})], with the global keys inherited where a guest
+    does not set them. Values are raw text; a `cmdline` keeps what follows its `=`."""
+    global_keys, found, current = {}, [], None
+    for raw in text.splitlines():
+        line = raw if raw.lstrip().startswith("cmdline") else raw.split("#", 1)[0]
+        m = re.match(r"^\s*\[\s*guest\s+([^\]\s]+)\s*\]", line)
+        if m:
+            current = (m.group(1), {})
+            found.append(current)
+            continue
+        m = _KEY.match(line)
+        if m:
+            (current[1] if current else global_keys)[m.group(1)] = m.group(2)
+    return [(name, {**global_keys, **keys}) for name, keys in found]
+
+
+def guest_memory_mib(text: str):
+    """Each guest's memory_mib (the default where none is set)."""
+    out = []
+    for _, keys in guests(text):
+        try:
+            out.append(int(keys.get("memory_mib", DEFAULT_MEMORY_MIB)))
+        except ValueError:
+            out.append(DEFAULT_MEMORY_MIB)
+    return out
+
+
+def esp_paths(text: str, key: str):
+    """The distinct ESP paths the guests name under `key` (kernel, initrd, image)."""
+    return list(dict.fromkeys(keys[key] for _, keys in guests(text) if keys.get(key, "").startswith("\\")))

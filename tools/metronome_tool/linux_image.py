@@ -16,7 +16,7 @@ once every guest has. The ESP gets \\linux\\vmlinux and \\linux\\initrd.img.
 import dataclasses
 import pathlib
 
-from . import debian_kernel, initramfs
+from . import config, debian_kernel, esp, initramfs
 
 BUSYBOX_PACKAGE = "busybox-static"
 ESP_KERNEL = "linux/vmlinux"
@@ -113,3 +113,18 @@ def build(build_dir) -> LinuxImage:
 def guest_cmdline(run: str, extra: str = "") -> str:
     """The `cmdline` of a guest running workload `run`."""
     return " ".join(part for part in (BASE_CMDLINE, f"metronome.run={run}", extra) if part)
+
+
+def files_for(config_text: str, build_dir, existing=None):
+    """The ESP files a configuration needs from here: when a guest names this module's kernel
+    (\\linux\\vmlinux) or initrd (\\linux\\initrd.img) and `existing` does not provide it, the
+    Linux image is built (once) and both come from it. {} for configurations without them."""
+    existing = existing or {}
+    named = set(config.esp_paths(config_text, "kernel")) | set(config.esp_paths(config_text, "initrd"))
+    wanted = [p for p in (CONFIG_KERNEL, CONFIG_INITRD) if p in named and esp.esp_path(p) not in existing]
+    if not wanted:
+        return {}
+    from . import build as build_mod  # the tools' CMake driver
+    build_mod.ensure_target(build_dir, "metronome-guest")
+    files = build(build_dir).esp_files()
+    return {path: data for path, data in files.items() if path not in existing}

@@ -16,8 +16,8 @@ import sys
 
 import threading
 
-from . import (bochs, build, caps_file, config, cpu_models, deps, diagnose, esp, kvm_host, paths,
-               qemu, report, scenarios, serial_log)
+from . import (bochs, build, caps_file, config, cpu_models, deps, diagnose, esp, kvm_host,
+               linux_image, paths, qemu, report, scenarios, serial_log)
 
 DEFAULT_TIMEOUT = {"bochs": 300.0, "qemu": 60.0, "qemu-kvm": 60.0}
 
@@ -106,6 +106,7 @@ def _boot(args, efi, config_text, work_dir, on_line=None, progress=True):
     timeout = args.timeout or DEFAULT_TIMEOUT[args.platform]
     if args.platform == "bochs":
         files = dict(esp.parse_file_option(f) for f in getattr(args, "file", []))
+        files.update(linux_image.files_for(config_text, args.build_dir, files))
         return bochs.run(efi, config_text, work_dir, timeout=timeout, ips=args.ips,
                          on_line=on_line, progress=progress, files=files,
                          cpu_model=getattr(args, "cpu", bochs.DEFAULT_CPU))
