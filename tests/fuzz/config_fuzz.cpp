@@ -49,8 +49,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     require(g_config.guest_count >= 1 && g_config.guest_count <= vmx::max_guests);
     for (unsigned i = 0; i < g_config.guest_count; ++i) {
         const vmx::GuestConfig& g = g_config.guests[i];
-        require(g.name[0] != '\0' && g.image[0] != '\0');
-        require(g.memory_mib >= 1 && g.memory_mib <= 256);
+        require(g.name[0] != '\0');
+        require((g.image[0] != '\0') != g.runs_kernel()); // an image or a kernel, never both
+        require(g.memory_mib >= 1 && g.memory_mib <= (g.runs_kernel() ? 2048u : vmx::max_image_memory_mib));
+        const char* cmdline = vmx::config_text(g_config, g.cmdline);
+        require(std::strlen(cmdline) == g.cmdline.length && g.cmdline.length <= vmx::max_cmdline_length);
+        require(g.runs_kernel() || (g.cmdline.length == 0 && g.initrd[0] == '\0'));
         require(g.slice_us >= 10 && g.slice_us <= g_config.duration_ms * 1000ull);
         require(g.image_is_builtin == vmx::is_builtin_workload(g.image));
     }

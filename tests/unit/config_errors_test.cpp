@@ -68,8 +68,8 @@ TEST_CASE("config errors: an unknown key, with a suggestion when one is close") 
     CHECK(err("[guest a]\nimgae = spin\n") ==
           "metronome.cfg:2: unknown key 'imgae' (did you mean 'image'?)");
     CHECK(err("[guest a]\nfrobnicate = 1\n") ==
-          "metronome.cfg:2: unknown key 'frobnicate' (keys here: slice_us, yield_on_hlt, "
-          "tick_hz, memory_mib, period_us, image, cap_percent, param)");
+          "metronome.cfg:2: unknown key 'frobnicate' (keys here: image, kernel, initrd, cmdline, "
+          "param, slice_us, yield_on_hlt, tick_hz, memory_mib, period_us, tsc, cap_percent)");
     CHECK(err("zzz = 1\n").find("(keys here: duration_ms, slice_us, policy,") != std::string::npos);
 }
 
@@ -106,7 +106,11 @@ TEST_CASE("config errors: a value out of range names the range") {
                                    "10..1000000");
     CHECK(err("duration_ms = 0\n") ==
           "metronome.cfg:1: key 'duration_ms': '0' is out of range 1..3600000");
-    CHECK(err("memory_mib = 257\n").find("'257' is out of range 1..256") != std::string::npos);
+    CHECK(err("memory_mib = 2049\n").find("'2049' is out of range 1..2048") != std::string::npos);
+    // Above 256 only for a kernel: the rule needs the whole guest, so finalize_config checks it.
+    CHECK(err(std::string("memory_mib = 257\n") + a_guest) ==
+          "metronome.cfg:1: [guest a]: memory_mib 257 is out of range 1..256 for a guest that runs "
+          "an image (a kernel guest may have up to 2048)");
     CHECK(err("tick_hz = 10001\n").find("out of range 0..10000") != std::string::npos);
     CHECK(err("period_us = 9\n").find("out of range 10..10000000") != std::string::npos);
     CHECK(err("tsc_hz = 999\n") ==
@@ -123,11 +127,11 @@ TEST_CASE("config errors: a value out of range names the range") {
 }
 
 TEST_CASE("config errors: a line that is too long") {
-    const std::string long_comment = "# " + std::string(300, 'x') + "\n";
+    const std::string long_comment = "# " + std::string(4095, 'x') + "\n";
     CHECK(err("slice_us = 10\n" + long_comment) ==
-          "metronome.cfg:2: line is too long (302 bytes, at most 256)");
-    // 256 bytes exactly (not counting CRLF) is fine.
-    const std::string fits = "#" + std::string(255, 'y') + "\r\n";
+          "metronome.cfg:2: line is too long (4097 bytes, at most 4096)");
+    // 4096 bytes exactly (not counting CRLF) is fine: room for a 2047-byte cmdline.
+    const std::string fits = "#" + std::string(vmx::max_line_length - 1, 'y') + "\r\n";
     CHECK(err(fits + a_guest).empty());
 }
 
@@ -146,7 +150,7 @@ TEST_CASE("config errors: an empty value") {
 TEST_CASE("config errors: a guest without an image points at its section header") {
     CHECK(err(std::string(a_guest) + "\n[guest b]\nslice_us = 100\n") ==
           "metronome.cfg:4: [guest b] has no image: add 'image = NAME' with a built-in workload "
-          "or a path starting with '\\'");
+          "or a path starting with '\\', or 'kernel = PATH' for a Linux kernel");
     CHECK(key() == "image");
 }
 
@@ -304,7 +308,7 @@ TEST_CASE("config errors: user text is quoted safely and cut") {
     const std::string line = err(long_key + " = 1\n");
     CHECK(line == "metronome.cfg:1: unknown key '" + std::string(40, 'k') +
                       "...' (keys here: duration_ms, slice_us, policy, yield_on_hlt, "
-                      "on_guest_exit, on_finish, tick_hz, memory_mib, period_us, tsc_hz, cap_percent, "
+                      "on_guest_exit, on_finish, tick_hz, memory_mib, period_us, tsc_hz, tsc, cap_percent, "
                       "debug_break, debug_guest)");
     CHECK(key() == std::string(31, 'k')); // the key field is cut to fit
     CHECK(err("sl\xffice_us = 1\n").find("'sl\\xffice_us'") != std::string::npos);
@@ -359,10 +363,10 @@ TEST_CASE("config errors: a megabyte of garbage, a 64 KiB line and a file of NUL
     CHECK(g_last.line >= 1);
 
     const std::string long_line = "slice_us = " + std::string(64 * 1024, '9');
-    CHECK(err(long_line) == "metronome.cfg:1: line is too long (65547 bytes, at most 256)");
+    CHECK(err(long_line) == "metronome.cfg:1: line is too long (65547 bytes, at most 4096)");
 
-    const std::string nuls(4096, '\0');
-    CHECK(err(nuls) == "metronome.cfg:1: line is too long (4096 bytes, at most 256)");
+    const std::string nuls(8192, '\0');
+    CHECK(err(nuls) == "metronome.cfg:1: line is too long (8192 bytes, at most 4096)");
     CHECK(err(nuls.substr(0, 200)) ==
           "metronome.cfg:1: control character 0x00 in column 1 (only tab is allowed)");
 

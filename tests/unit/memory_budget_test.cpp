@@ -61,3 +61,23 @@ TEST_CASE("memory budget: the total counts, and the guest where it stops fitting
           "to and including c already need more than that");
     CHECK(vmx::fit_guests(cfg, 400 * 256, 200 * 256).ok);
 }
+
+TEST_CASE("memory budget: a 2048 MiB kernel guest is counted in full and refused where it cannot fit") {
+    // 2 GiB: 524288 pages; 1 PML4 + 1 PDPT + 2 PDs + 1024 page tables, 1 VMCS, 3 FPU pages.
+    CHECK(vmx::guest_pages_needed(2048) == 524288 + 1 + 1 + 2 + 1024 + 1 + 3);
+    const vmx::Config& cfg = load("[guest a]\nimage = spin\n[guest linux]\nkernel = \\vmlinux\nmemory_mib = 2048\n");
+    const std::uint64_t small = 213 * 256;
+    const vmx::MemoryFit refused = vmx::fit_guests(cfg, small, small);
+    CHECK_FALSE(refused.ok);
+    CHECK(refused.first_misfit == 1);
+    CHECK(refused.contiguous);
+    vmx::FixedText<400> text;
+    vmx::describe_misfit(cfg, refused, small, small, text);
+    CHECK(std::string(text.c_str()) ==
+          "metronome.cfg:5: key 'memory_mib': guest linux: its 2048 MiB must be one range of memory, and "
+          "the largest the firmware has free is 213 MiB");
+    const std::uint64_t big = 4096 * 256; // 4 GiB free, in one range
+    const vmx::MemoryFit fits = vmx::fit_guests(cfg, big, big);
+    CHECK(fits.ok);
+    CHECK(fits.pages_needed == vmx::session_pages_needed + vmx::guest_pages_needed(2) + vmx::guest_pages_needed(2048));
+}

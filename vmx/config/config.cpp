@@ -1,8 +1,11 @@
 // The configuration model: defaults, inheritance and the rules that span keys (finalize_config),
-// and the two printers (error line, JSON). The text parsers live in config_parse.cpp.
+// and the error line. The text parsers live in config_parse.cpp, the JSON in config_json.cpp.
 #include "vmx/config/config.hpp"
 
+#include "vmx/config/config_syntax.hpp"
 #include "vmx/lib/text.hpp"
+
+#include <type_traits>
 
 namespace vmx {
 namespace {
@@ -42,13 +45,25 @@ void guest_ref(Text& t, const GuestConfig& g) {
     t.str("[guest ").str(g.name).chr(']');
 }
 
+template <class T> void set_value(T& field, const std::type_identity_t<T>& value) {
+    field = value;
+}
+template <std::size_t N> void set_value(char (&field)[N], const char* value) {
+    copy(field, N, value);
+}
+
+// Every `both` key the guest did not set takes the global value.
 void inherit(GuestConfig& g, const Config& cfg) {
-    if (!g.is_set(ConfigKey::slice_us)) g.slice_us = cfg.slice_us;
-    if (!g.is_set(ConfigKey::yield_on_hlt)) g.yield_on_hlt = cfg.yield_on_hlt;
-    if (!g.is_set(ConfigKey::tick_hz)) g.tick_hz = cfg.tick_hz;
-    if (!g.is_set(ConfigKey::memory_mib)) g.memory_mib = cfg.memory_mib;
-    if (!g.is_set(ConfigKey::period_us)) g.period_us = cfg.period_us;
-    if (!g.is_set(ConfigKey::cap_percent)) g.cap_percent = cfg.cap_percent;
+#define METRONOME_CONFIG_INHERIT_global(key)
+#define METRONOME_CONFIG_INHERIT_guest(key)
+#define METRONOME_CONFIG_INHERIT_both(key)                                                         \
+    if (!g.is_set(ConfigKey::key)) set_value(g.key, cfg.key);
+#define METRONOME_CONFIG_INHERIT(key, kind, scope, ...) METRONOME_CONFIG_INHERIT_##scope(key)
+    METRONOME_CONFIG_KEYS(METRONOME_CONFIG_INHERIT)
+#undef METRONOME_CONFIG_INHERIT
+#undef METRONOME_CONFIG_INHERIT_global
+#undef METRONOME_CONFIG_INHERIT_guest
+#undef METRONOME_CONFIG_INHERIT_both
 }
 
 // Fills `r` with an error pointing at `b`; the caller writes the message through the Text.
@@ -69,15 +84,47 @@ Blame pick(const GuestConfig& g, const Config& cfg, ConfigKey first, ConfigKey s
     return b;
 }
 
-bool check_guest(const Config& cfg, const GuestConfig& g, ConfigResult& r) {
+// What the guest runs: an image or a kernel, and only a kernel takes initrd and cmdline and more
+// than max_image_memory_mib.
+bool check_program(const Config& cfg, const GuestConfig& g, ConfigResult& r) {
     Text msg(r.message, sizeof r.message);
-    if (g.image[0] == '\0') {
+    if (g.image[0] == '\0' && !g.runs_kernel()) {
         fail_at(r, Blame{g.section, ConfigKey::image});
         guest_ref(msg, g);
         msg.str(" has no image: add 'image = NAME' with a built-in workload or a path starting "
-                "with '\\'");
+                "with '\\', or 'kernel = PATH' for a Linux kernel");
         return false;
     }
+    if (g.image[0] != '\0' && g.runs_kernel()) {
+        fail_at(r, Blame{g.origin[index(ConfigKey::kernel)], ConfigKey::kernel});
+        guest_ref(msg, g);
+        msg.str(": kernel and image exclude each other: a guest runs a Linux kernel or an image "
+                "(image is ").str(g.image).chr(')');
+        return false;
+    }
+    static constexpr ConfigKey kernel_only[] = {ConfigKey::initrd, ConfigKey::cmdline};
+    for (const ConfigKey k : kernel_only) {
+        if (g.runs_kernel() || !g.is_set(k)) continue;
+        fail_at(r, Blame{g.origin[index(k)], k});
+        guest_ref(msg, g);
+        msg.str(": ").str(config_key_name(k)).str(" is only for a guest with a kernel (this one ");
+        msg.str("runs image ").str(g.image).chr(')');
+        return false;
+    }
+    if (!g.runs_kernel() && g.memory_mib > max_image_memory_mib) {
+        fail_at(r, pick(g, cfg, ConfigKey::memory_mib, ConfigKey::memory_mib, ConfigKey::memory_mib));
+        guest_ref(msg, g);
+        msg.str(": memory_mib ").dec(g.memory_mib).str(" is out of range 1..");
+        msg.dec(max_image_memory_mib).str(" for a guest that runs an image (a kernel guest may ");
+        msg.str("have up to ").dec(config_syntax::key_info(ConfigKey::memory_mib).max).chr(')');
+        return false;
+    }
+    return true;
+}
+
+bool check_guest(const Config& cfg, const GuestConfig& g, ConfigResult& r) {
+    if (!check_program(cfg, g, r)) return false;
+    Text msg(r.message, sizeof r.message);
     if (g.image_is_builtin && equal(g.image, "idle") && g.tick_hz == 0) {
         fail_at(r, pick(g, cfg, ConfigKey::tick_hz, ConfigKey::tick_hz, ConfigKey::tick_hz));
         guest_ref(msg, g);
@@ -135,43 +182,13 @@ bool is_builtin_workload(const char* name) {
 }
 
 const char* config_key_name(ConfigKey key) {
-    switch (key) {
-    case ConfigKey::duration_ms:
-        return "duration_ms";
-    case ConfigKey::slice_us:
-        return "slice_us";
-    case ConfigKey::policy:
-        return "policy";
-    case ConfigKey::yield_on_hlt:
-        return "yield_on_hlt";
-    case ConfigKey::on_guest_exit:
-        return "on_guest_exit";
-    case ConfigKey::on_finish:
-        return "on_finish";
-    case ConfigKey::tick_hz:
-        return "tick_hz";
-    case ConfigKey::memory_mib:
-        return "memory_mib";
-    case ConfigKey::period_us:
-        return "period_us";
-    case ConfigKey::tsc_hz:
-        return "tsc_hz";
-    case ConfigKey::image:
-        return "image";
-    case ConfigKey::cap_percent:
-        return "cap_percent";
-    case ConfigKey::param:
-        return "param";
-    case ConfigKey::debug_break:
-        return "debug_break";
-    case ConfigKey::debug_guest:
-        return "debug_guest";
-    case ConfigKey::test_corrupt_guest_state:
-        return "test_corrupt_guest_state";
-    case ConfigKey::test_fail_vmxon:
-        return "test_fail_vmxon";
-    }
-    return "?";
+    const unsigned i = index(key);
+    return i < config_key_count ? config_syntax::key_table[i].name : "?";
+}
+
+const char* config_text(const Config& cfg, ConfigText text) {
+    if (text.length == 0 || text.offset + text.length >= cmdline_pool_size) return "";
+    return cfg.cmdline_pool + text.offset;
 }
 
 const char* debug_break_name(DebugBreak b) {
@@ -182,6 +199,16 @@ const char* debug_break_name(DebugBreak b) {
         return "start";
     case DebugBreak::vmentry:
         return "vmentry";
+    }
+    return "?";
+}
+
+const char* tsc_mode_name(TscMode m) {
+    switch (m) {
+    case TscMode::wall:
+        return "wall";
+    case TscMode::own:
+        return "own";
     }
     return "?";
 }
@@ -197,39 +224,25 @@ const char* on_finish_name(OnFinish f) {
 }
 
 void reset_config(Config& out) {
-    out.duration_ms = 1000;
-    out.slice_us = 1000;
-    out.policy = Policy::fixed;
-    out.yield_on_hlt = false;
-    out.on_guest_exit = OnGuestExit::reserve;
-    out.on_finish = OnFinish::return_to_firmware;
-    out.tick_hz = 0;
-    out.memory_mib = 2;
-    out.period_us = 100000;
-    out.cap_percent = 100;
-    out.tsc_hz = 0;
-    out.debug_break = DebugBreak::none;
-    out.debug_guest[0] = '\0';
-    out.test_fail_vmxon = false;
+#define METRONOME_CONFIG_RESET_GLOBAL(key, kind, scope, min, max, default_value, doc)              \
+    METRONOME_CONFIG_IN_GLOBAL_##scope(set_value(out.key, default_value);)
+#define METRONOME_CONFIG_RESET_GUEST(key, kind, scope, min, max, default_value, doc)               \
+    METRONOME_CONFIG_IN_GUEST_##scope(set_value(g.key, default_value);)
+    METRONOME_CONFIG_KEYS(METRONOME_CONFIG_RESET_GLOBAL)
     for (auto& o : out.origin)
         o = ValueOrigin{};
     for (auto& g : out.guests) {
         g.name[0] = '\0';
-        g.image[0] = '\0';
+        METRONOME_CONFIG_KEYS(METRONOME_CONFIG_RESET_GUEST)
         g.image_is_builtin = false;
-        g.slice_us = 0;
-        g.yield_on_hlt = false;
-        g.tick_hz = 0;
-        g.memory_mib = 0;
-        g.cap_percent = 100;
-        g.period_us = 0;
-        g.param = 0;
-        g.test_corrupt_guest_state = false;
         g.section = ValueOrigin{};
         for (auto& o : g.origin)
             o = ValueOrigin{};
     }
+#undef METRONOME_CONFIG_RESET_GLOBAL
+#undef METRONOME_CONFIG_RESET_GUEST
     out.guest_count = 0;
+    out.cmdline_pool_used = 0;
     out.finalized = false;
 }
 
@@ -284,42 +297,6 @@ void format_config_error(const ConfigResult& result, const char* source_name, Te
     }
     if (result.line > 0) out.chr(':').dec(result.line);
     out.str(": ").str(result.ok ? "ok" : result.message);
-}
-
-void format_config(const Config& cfg, Text& out) {
-    auto boolean = [&out](bool v) { out.str(v ? "true" : "false"); };
-    out.str("{\"duration_ms\":").dec(cfg.duration_ms);
-    out.str(",\"slice_us\":").dec(cfg.slice_us);
-    out.str(",\"policy\":").json_string(policy_name(cfg.policy));
-    out.str(",\"yield_on_hlt\":");
-    boolean(cfg.yield_on_hlt);
-    out.str(",\"on_guest_exit\":").json_string(on_guest_exit_name(cfg.on_guest_exit));
-    out.str(",\"on_finish\":").json_string(on_finish_name(cfg.on_finish));
-    out.str(",\"tick_hz\":").dec(cfg.tick_hz);
-    out.str(",\"memory_mib\":").dec(cfg.memory_mib);
-    out.str(",\"period_us\":").dec(cfg.period_us).str(",\"cap_percent\":").dec(cfg.cap_percent);
-    out.str(",\"tsc_hz\":").dec(cfg.tsc_hz);
-    if (cfg.test_fail_vmxon) out.str(",\"test_fail_vmxon\":true");
-    out.str(",\"guests\":[");
-    for (unsigned i = 0; i < cfg.guest_count && i < max_guests; ++i) {
-        const GuestConfig& g = cfg.guests[i];
-        if (i > 0) out.chr(',');
-        out.str("{\"name\":").json_string(g.name);
-        out.str(",\"image\":").json_string(g.image);
-        out.str(",\"builtin\":");
-        boolean(g.image_is_builtin);
-        out.str(",\"slice_us\":").dec(g.slice_us);
-        out.str(",\"yield_on_hlt\":");
-        boolean(g.yield_on_hlt);
-        out.str(",\"tick_hz\":").dec(g.tick_hz);
-        out.str(",\"memory_mib\":").dec(g.memory_mib);
-        out.str(",\"cap_percent\":").dec(g.cap_percent);
-        out.str(",\"period_us\":").dec(g.period_us);
-        out.str(",\"param\":").dec(g.param);
-        if (g.test_corrupt_guest_state) out.str(",\"test_corrupt_guest_state\":true");
-        out.chr('}');
-    }
-    out.str("]}");
 }
 
 } // namespace vmx

@@ -20,8 +20,9 @@
 // File syntax:
 //   - lines end in LF or CRLF; the last line needs no newline; a UTF-8 byte-order mark is skipped;
 //   - at most `max_line_length` bytes a line; control characters other than tab are errors;
-//   - `#` starts a comment anywhere, to the end of the line (so a path cannot contain '#');
-//   - `key = value`, spaces and tabs around both optional; no quotes;
+//   - `#` starts a comment anywhere, to the end of the line (so no value can contain '#');
+//   - `key = value`, spaces and tabs around both optional; no quotes, no escapes: the value is
+//     everything after the first '=', trimmed, so it may contain '=' and blanks (cmdline);
 //   - `[guest NAME]` starts a guest section; keys before the first section are global. A key that
 //     is only global (policy, ...) inside a section is an error, so is a guest-only key (image,
 //     param) above the first section. A key set twice in one section is an error.
@@ -29,39 +30,21 @@
 //   - numbers: decimal digits, optional '_' between digits (1_000_000); no sign, no hex, no
 //     fraction;
 //   - booleans: 0/1, true/false, yes/no, on/off (words in any case);
-//   - enums: the words listed below (any case);
-//   - image: a built-in workload name (exact, lower case), or a path on the ESP that starts with
-//     '\' (e.g. \guests\a.elf): printable ASCII, at most 127 characters, naming a file.
+//   - enums: the words of the kind (any case);
+//   - image: a built-in workload name (exact, lower case), or a path on the ESP;
+//   - paths (image, kernel, initrd): start with '\' (e.g. \guests\a.elf), printable ASCII, at
+//     most `max_path_length` characters, naming a file;
+//   - cmdline: printable ASCII, at most `max_cmdline_length` bytes, kept byte for byte (Linux
+//     parses its own quotes). A load option's value ends at the first blank, so a command line
+//     with spaces can only come from the file.
 //
-// Keys (G = global, S = per guest section; a key marked G+S is a global default that a guest may
-// override):
-//   duration_ms   G    1..3600000               default 1000
-//   slice_us      G+S  10..1000000              default 1000
-//   policy        G    fixed | shared | capped  default fixed
-//   yield_on_hlt  G+S  boolean                  default 0
-//   on_guest_exit G    reserve | reclaim        default reserve under fixed, reclaim under shared
-//                                               and capped (unless set)
-//   on_finish     G    return_to_firmware | shutdown   default return_to_firmware
-//   tick_hz       G+S  0..10000 (0 = no tick)   default 0; the `idle` workload needs tick_hz > 0
-//   memory_mib    G+S  1..256                   default 2
-//   period_us     G+S  10..10000000             default 100000 (used under capped only)
-//   tsc_hz        G    0 (calibrate) or 1000000..100000000000   default 0
-//   image         S    required
-//   cap_percent   G+S  1..100                   default 100 (used under capped only)
-//   param         S    0..2^64-1                default 0 (passed to the guest at entry)
-//   debug_break   G    none | start | vmentry   default none: breakpoints for the Bochs debugger
-//                                               (vmx/hw/debug_break.hpp; tools/metronome debug)
-//   debug_guest   G    a guest's NAME           default: the first guest entered (vmentry only)
-//   test_corrupt_guest_state  S  boolean        default 0. TEST ONLY: writes an invalid guest
-//                                               RFLAGS (bit 1 clear) into this guest's VMCS, so
-//                                               its VM entry fails the guest-state checks (exit
-//                                               reason 33); tests/e2e/images_test.py uses it.
-//   test_fail_vmxon  G  boolean                 default 0. TEST ONLY: gives VMXON a VMXON region
-//                                               with a wrong revision identifier, so VMXON
-//                                               itself fails (VMfailInvalid); tests/e2e checks
-//                                               that the machine is left as the firmware gave it.
+// Keys: vmx/config/config_keys.hpp lists every key with its kind, scope, range, default and
+// meaning (and the README's table is generated from it).
 // Rules checked by finalize_config:
-//   - at least one guest; every guest has an image;
+//   - at least one guest; every guest has an image or a kernel, not both;
+//   - initrd and cmdline only for a guest with a kernel;
+//   - memory_mib at most `max_image_memory_mib` for a guest that runs an image (a kernel guest
+//     may have up to the key's maximum);
 //   - a guest running `idle` has tick_hz > 0;
 //   - under capped, each guest's slice_us <= its period_us (a budget is cut into slices);
 //   - duration_ms is at least one slice of every guest;
@@ -80,11 +63,13 @@
 // find_load_option) and skipped. Errors name "load options" and the 1-based word number in
 // place of the line.
 //
-// Files: config.cpp (defaults, finalize_config, printers), config_parse.cpp (the file),
-// config_options.cpp (load options), config_values.cpp with the internal config_syntax.hpp (key
-// table, value parsing, error text).
+// Files: config_keys.hpp (the key list), config.cpp (defaults, finalize_config, the error
+// line), config_json.cpp (the JSON), config_parse.cpp (the file), config_options.cpp (load
+// options), config_values.cpp (reading values) and config_errors.cpp (key lookup, error text)
+// with the internal config_syntax.hpp, config_doc.cpp (the README's key table).
 #pragma once
 #include "guest/runtime/abi.hpp"
+#include "vmx/config/config_keys.hpp"
 #include "vmx/sched/policy.hpp"
 #include <cstddef>
 #include <cstdint>
@@ -97,38 +82,80 @@ enum class OnFinish : std::uint8_t { return_to_firmware, shutdown };
 // Bochs magic breakpoints (`xchg bx, bx`): `start` right after the configuration is read,
 // `vmentry` that one plus one before the first VM entry of debug_guest (vmx/hw/debug_break.hpp).
 enum class DebugBreak : std::uint8_t { none, start, vmentry };
+// What a guest's TSC counts: `wall` the host's TSC (it advances while the guest is descheduled
+// too), `own` only the time the guest ran (TSC offsetting).
+enum class TscMode : std::uint8_t { wall, own };
 
 inline constexpr unsigned max_guests = 64;
-inline constexpr std::size_t max_line_length = 256;
+// The longest line: `cmdline = ` with a command line of max_cmdline_length bytes and a comment.
+inline constexpr std::size_t max_line_length = 4096;
 inline constexpr std::size_t max_name_length = 31;
-inline constexpr std::size_t max_image_length = 127;
+// Paths on the ESP (image, kernel, initrd).
+inline constexpr std::size_t max_path_length = 127;
+inline constexpr std::size_t max_image_length = max_path_length;
+// Linux's x86 COMMAND_LINE_SIZE is 2048 with the terminating NUL.
+inline constexpr std::size_t max_cmdline_length = 2047;
+// Every guest's command line lives in one pool of the Config (NUL-terminated), so a guest
+// without one costs nothing: room for 16 of the longest or 256 of 127 bytes.
+inline constexpr std::size_t cmdline_pool_size = 32 * 1024;
+// Guests that run an image (built-in or ELF): the memory they may have. Kernel guests may have up
+// to memory_mib's maximum (vmx/config/config_keys.hpp).
+inline constexpr std::uint32_t max_image_memory_mib = 256;
 
 // The built-in workload names come from the guest ABI header, their one definition.
 using metronome::abi::builtin_workloads;
 using metronome::abi::builtin_workload_count;
 bool is_builtin_workload(const char* name);
 
-// Every key, global or per guest; `config_key_name` gives its spelling in the file.
-enum class ConfigKey : std::uint8_t {
-    duration_ms,
-    slice_us,
+// A command line in the Config's pool: config_text() gives it as a C string ("" when unset).
+struct ConfigText {
+    std::uint16_t offset = 0;
+    std::uint16_t length = 0; // 0: unset
+};
+
+// What a key's value is: its field's type and how the parser reads it
+// (vmx/config/config_values.cpp).
+enum class ConfigKind : std::uint8_t {
+    uint32,      // a number in min..max
+    uint64,      // a number in min..max, 64 bits
+    uint64_or_0, // 0, or a number in min..max
+    boolean,
     policy,
-    yield_on_hlt,
     on_guest_exit,
     on_finish,
-    tick_hz,
-    memory_mib,
-    period_us,
-    tsc_hz,
-    image,
-    cap_percent,
-    param,
     debug_break,
-    debug_guest,
-    test_corrupt_guest_state,
-    test_fail_vmxon,
+    tsc_mode,
+    image,      // a built-in workload name or a path
+    path,       // a path on the ESP
+    cmdline,    // text for the guest's kernel
+    guest_name, // the NAME of a [guest NAME] section
 };
-inline constexpr unsigned config_key_count = 17;
+
+template <ConfigKind K> struct ConfigStorage;
+template <> struct ConfigStorage<ConfigKind::uint32> { using type = std::uint32_t; };
+template <> struct ConfigStorage<ConfigKind::uint64> { using type = std::uint64_t; };
+template <> struct ConfigStorage<ConfigKind::uint64_or_0> { using type = std::uint64_t; };
+template <> struct ConfigStorage<ConfigKind::boolean> { using type = bool; };
+template <> struct ConfigStorage<ConfigKind::policy> { using type = Policy; };
+template <> struct ConfigStorage<ConfigKind::on_guest_exit> { using type = OnGuestExit; };
+template <> struct ConfigStorage<ConfigKind::on_finish> { using type = OnFinish; };
+template <> struct ConfigStorage<ConfigKind::debug_break> { using type = DebugBreak; };
+template <> struct ConfigStorage<ConfigKind::tsc_mode> { using type = TscMode; };
+template <> struct ConfigStorage<ConfigKind::image> { using type = char[max_path_length + 1]; };
+template <> struct ConfigStorage<ConfigKind::path> { using type = char[max_path_length + 1]; };
+template <> struct ConfigStorage<ConfigKind::cmdline> { using type = ConfigText; };
+template <> struct ConfigStorage<ConfigKind::guest_name> { using type = char[max_name_length + 1]; };
+template <ConfigKind K> using config_value_t = typename ConfigStorage<K>::type;
+
+// Every key, global or per guest, in the list's order; `config_key_name` gives its spelling.
+enum class ConfigKey : std::uint8_t {
+#define METRONOME_CONFIG_KEY_ENUMERATOR(key, ...) key,
+    METRONOME_CONFIG_KEYS(METRONOME_CONFIG_KEY_ENUMERATOR)
+#undef METRONOME_CONFIG_KEY_ENUMERATOR
+};
+#define METRONOME_CONFIG_KEY_ONE(...) +1
+inline constexpr unsigned config_key_count = 0 METRONOME_CONFIG_KEYS(METRONOME_CONFIG_KEY_ONE);
+#undef METRONOME_CONFIG_KEY_ONE
 const char* config_key_name(ConfigKey key);
 
 // Where a value came from. `none` means the default (or, for a guest, the inherited global).
@@ -138,48 +165,53 @@ struct ValueOrigin {
     std::uint32_t line = 0; // file line, or load-option word number
 };
 
+// Field declarations by scope: a `guest` key is a field of GuestConfig, a `global` key one of
+// Config, a `both` key one of each (the guest's is the effective value after finalize_config).
+#define METRONOME_CONFIG_IN_GUEST_global(...)
+#define METRONOME_CONFIG_IN_GUEST_guest(...) __VA_ARGS__
+#define METRONOME_CONFIG_IN_GUEST_both(...) __VA_ARGS__
+#define METRONOME_CONFIG_IN_GLOBAL_global(...) __VA_ARGS__
+#define METRONOME_CONFIG_IN_GLOBAL_guest(...)
+#define METRONOME_CONFIG_IN_GLOBAL_both(...) __VA_ARGS__
+
 struct GuestConfig {
-    char name[max_name_length + 1];   // [A-Za-z0-9_-], 1..31 characters, unique
-    char image[max_image_length + 1]; // built-in workload name or \path
-    bool image_is_builtin;
-    std::uint32_t slice_us;
-    bool yield_on_hlt;
-    std::uint32_t tick_hz;
-    std::uint32_t memory_mib;
-    std::uint32_t cap_percent;
-    std::uint32_t period_us;
-    std::uint64_t param;
-    bool test_corrupt_guest_state; // test only: see the key list above
+    char name[max_name_length + 1]; // [A-Za-z0-9_-], 1..31 characters, unique
+    // One field per guest key: image, kernel, initrd, cmdline (config_text()), param, slice_us,
+    // yield_on_hlt, tick_hz, memory_mib, period_us, tsc, cap_percent, test_corrupt_guest_state.
+#define METRONOME_CONFIG_GUEST_FIELD(key, kind, scope, ...)                                         \
+    METRONOME_CONFIG_IN_GUEST_##scope(config_value_t<ConfigKind::kind> key;)
+    METRONOME_CONFIG_KEYS(METRONOME_CONFIG_GUEST_FIELD)
+#undef METRONOME_CONFIG_GUEST_FIELD
+    bool image_is_builtin;                // image names a built-in workload (not a path)
     ValueOrigin section;                  // the line of the [guest NAME] header
     ValueOrigin origin[config_key_count]; // set explicitly iff source != none
     bool is_set(ConfigKey k) const {
         return origin[static_cast<unsigned>(k)].source != ConfigSource::none;
     }
+    bool runs_kernel() const { return kernel[0] != '\0'; }
 };
 
 struct Config {
-    std::uint32_t duration_ms = 1000;
-    std::uint32_t slice_us = 1000;
-    Policy policy = Policy::fixed;
-    bool yield_on_hlt = false;
-    OnGuestExit on_guest_exit = OnGuestExit::reserve;
-    OnFinish on_finish = OnFinish::return_to_firmware;
-    std::uint32_t tick_hz = 0;
-    std::uint32_t memory_mib = 2;
-    std::uint32_t period_us = 100000;
-    std::uint32_t cap_percent = 100;
-    std::uint64_t tsc_hz = 0; // 64 bits: TSCs above 4.29 GHz exist
-    DebugBreak debug_break = DebugBreak::none;
-    char debug_guest[max_name_length + 1] = {}; // "" = the first guest entered
-    bool test_fail_vmxon = false;               // test only: see the key list above
+    // One field per global key, holding its default until set: duration_ms, slice_us, policy,
+    // yield_on_hlt, on_guest_exit, on_finish, tick_hz, memory_mib, period_us, tsc_hz, tsc,
+    // cap_percent, debug_break, debug_guest ("" = the first guest entered), test_fail_vmxon.
+#define METRONOME_CONFIG_GLOBAL_FIELD(key, kind, scope, min, max, default_value, doc)              \
+    METRONOME_CONFIG_IN_GLOBAL_##scope(config_value_t<ConfigKind::kind> key = default_value;)
+    METRONOME_CONFIG_KEYS(METRONOME_CONFIG_GLOBAL_FIELD)
+#undef METRONOME_CONFIG_GLOBAL_FIELD
     GuestConfig guests[max_guests] = {};
     unsigned guest_count = 0;
     ValueOrigin origin[config_key_count] = {}; // global keys set explicitly
+    char cmdline_pool[cmdline_pool_size] = {}; // the guests' command lines, NUL-terminated
+    std::size_t cmdline_pool_used = 0;
     bool finalized = false;
     bool is_set(ConfigKey k) const {
         return origin[static_cast<unsigned>(k)].source != ConfigSource::none;
     }
 };
+
+// A command line of `cfg` as a NUL-terminated string: "" when unset.
+const char* config_text(const Config& cfg, ConfigText text);
 
 struct ConfigResult {
     bool ok = true;
@@ -211,15 +243,16 @@ const GuestConfig* find_guest(const Config& cfg, const char* name);
 
 const char* on_finish_name(OnFinish f);
 const char* debug_break_name(DebugBreak b);
+const char* tsc_mode_name(TscMode m);
 
 // One line, no newline: "SOURCE:LINE: MESSAGE", or "SOURCE: MESSAGE" when there is no line.
 // SOURCE is "load options" for load-option errors, else source_name (e.g. "metronome.cfg").
 void format_config_error(const ConfigResult& result, const char* source_name, Text& out);
-// The effective configuration as one JSON object (no newline), for the report:
-// {"duration_ms":..,"slice_us":..,"policy":"fixed","yield_on_hlt":false,"on_guest_exit":"..",
-//  "on_finish":"..","tick_hz":..,"memory_mib":..,"period_us":..,"tsc_hz":..,
-//  "guests":[{"name":"a","image":"spin","builtin":true,"slice_us":..,"yield_on_hlt":..,
-//             "tick_hz":..,"memory_mib":..,"cap_percent":..,"period_us":..,"param":..},..]}
+// The effective configuration as one JSON object (no newline), for the report: the global keys
+// in the list's order, then "guests":[{"name":..,KEYS},..] with each guest's keys; an image is
+// followed by "builtin":true|false. Text keys that are empty and test_* keys that are off are
+// left out: {"duration_ms":1000,"slice_us":1000,"policy":"fixed",..,"guests":[{"name":"a",
+// "image":"spin","builtin":true,"param":0,"slice_us":1000,..},..]}
 void format_config(const Config& cfg, Text& out);
 
 } // namespace vmx

@@ -78,27 +78,96 @@ inline unsigned key_index(ConfigKey k) {
     return static_cast<unsigned>(k);
 }
 
-enum class Kind : std::uint8_t {
-    number,
-    boolean,
-    policy,
-    on_guest_exit,
-    on_finish,
-    image,
-    debug_break,
-    guest_name
-};
 inline constexpr std::uint8_t in_global = 1;
 inline constexpr std::uint8_t in_guest = 2;
+inline constexpr std::uint8_t scope_global = in_global;
+inline constexpr std::uint8_t scope_guest = in_guest;
+inline constexpr std::uint8_t scope_both = in_global | in_guest;
 
 struct KeyInfo {
     ConfigKey key;
+    const char* name;
     std::uint8_t scope; // in_global | in_guest
-    Kind kind;
+    ConfigKind kind;
     std::uint64_t min;
     std::uint64_t max;
-    bool zero_ok; // 0 is allowed besides min..max
+    const char* doc;
 };
+
+// Every key, in the list's order (vmx/config/config_keys.hpp).
+inline constexpr KeyInfo key_table[] = {
+#define METRONOME_CONFIG_KEY_INFO(key, kind, scope, min, max, default_value, doc)                  \
+    {ConfigKey::key, #key, scope_##scope, ConfigKind::kind, min, max, doc},
+    METRONOME_CONFIG_KEYS(METRONOME_CONFIG_KEY_INFO)
+#undef METRONOME_CONFIG_KEY_INFO
+};
+static_assert(sizeof key_table / sizeof key_table[0] == config_key_count);
+
+inline const KeyInfo& key_info(ConfigKey k) {
+    return key_table[static_cast<unsigned>(k)];
+}
+
+// test_* keys work but are not offered to users (config_keys.hpp).
+inline bool is_test_only(const KeyInfo& k) {
+    return starts_with(text_of(k.name), "test_");
+}
+
+// Carries a key's kind into the overloads that read, print and describe its value.
+template <ConfigKind K> struct KindTag {
+    static constexpr ConfigKind kind = K;
+};
+
+// Calls f(KindTag<kind>{}, field) with the field of key `k`: the guest's when `guest` is not null
+// (a guest or both key), else the Config's (a global or both key). False when the key has no
+// field there. C is Config or const Config, G GuestConfig or const GuestConfig.
+#define METRONOME_CONFIG_VISIT_global(key, kind)                                                   \
+    return guest == nullptr && f(KindTag<ConfigKind::kind>{}, cfg.key);
+#define METRONOME_CONFIG_VISIT_guest(key, kind)                                                    \
+    return guest != nullptr && f(KindTag<ConfigKind::kind>{}, guest->key);
+#define METRONOME_CONFIG_VISIT_both(key, kind)                                                     \
+    return guest != nullptr ? f(KindTag<ConfigKind::kind>{}, guest->key)                           \
+                            : f(KindTag<ConfigKind::kind>{}, cfg.key);
+template <class C, class G, class F> bool visit_field(C& cfg, G* guest, ConfigKey k, F&& f) {
+    switch (k) {
+#define METRONOME_CONFIG_VISIT(key, kind, scope, ...)                                              \
+    case ConfigKey::key:                                                                           \
+        METRONOME_CONFIG_VISIT_##scope(key, kind)
+        METRONOME_CONFIG_KEYS(METRONOME_CONFIG_VISIT)
+#undef METRONOME_CONFIG_VISIT
+    }
+    return false;
+}
+#undef METRONOME_CONFIG_VISIT_global
+#undef METRONOME_CONFIG_VISIT_guest
+#undef METRONOME_CONFIG_VISIT_both
+
+// The enum kinds: the words of the file are the enumerators' names, in order.
+template <class E> struct EnumWords;
+template <> struct EnumWords<Policy> {
+    static constexpr unsigned count = 3;
+    static const char* word(Policy p) { return policy_name(p); }
+};
+template <> struct EnumWords<OnGuestExit> {
+    static constexpr unsigned count = 2;
+    static const char* word(OnGuestExit m) { return on_guest_exit_name(m); }
+};
+template <> struct EnumWords<OnFinish> {
+    static constexpr unsigned count = 2;
+    static const char* word(OnFinish f) { return on_finish_name(f); }
+};
+template <> struct EnumWords<DebugBreak> {
+    static constexpr unsigned count = 3;
+    static const char* word(DebugBreak b) { return debug_break_name(b); }
+};
+template <> struct EnumWords<TscMode> {
+    static constexpr unsigned count = 2;
+    static const char* word(TscMode m) { return tsc_mode_name(m); }
+};
+static_assert(static_cast<unsigned>(Policy::capped) + 1 == EnumWords<Policy>::count);
+static_assert(static_cast<unsigned>(OnGuestExit::reclaim) + 1 == EnumWords<OnGuestExit>::count);
+static_assert(static_cast<unsigned>(OnFinish::shutdown) + 1 == EnumWords<OnFinish>::count);
+static_assert(static_cast<unsigned>(DebugBreak::vmentry) + 1 == EnumWords<DebugBreak>::count);
+static_assert(static_cast<unsigned>(TscMode::own) + 1 == EnumWords<TscMode>::count);
 
 // The key spelled exactly `name`, or null.
 const KeyInfo* find_key(Span name);
