@@ -70,7 +70,7 @@ TEST_CASE("config errors: an unknown key, with a suggestion when one is close") 
     CHECK(err("[guest a]\nfrobnicate = 1\n") ==
           "metronome.cfg:2: unknown key 'frobnicate' (keys here: image, kernel, initrd, cmdline, "
           "param, slice_us, yield_on_hlt, tick_hz, memory_mib, period_us, tsc, cap_percent)");
-    CHECK(err("zzz = 1\n").find("(keys here: duration_ms, slice_us, policy,") != std::string::npos);
+    CHECK(err("zzz = 1\n").find("(keys here: duration_ms, measure_ms, slice_us, policy,") != std::string::npos);
 }
 
 TEST_CASE("config errors: an enum value that is not one of the words") {
@@ -307,7 +307,7 @@ TEST_CASE("config errors: user text is quoted safely and cut") {
     const std::string long_key(50, 'k');
     const std::string line = err(long_key + " = 1\n");
     CHECK(line == "metronome.cfg:1: unknown key '" + std::string(40, 'k') +
-                      "...' (keys here: duration_ms, slice_us, policy, yield_on_hlt, "
+                      "...' (keys here: duration_ms, measure_ms, slice_us, policy, yield_on_hlt, "
                       "on_guest_exit, on_finish, tick_hz, memory_mib, period_us, tsc_hz, tsc, cap_percent, "
                       "debug_break, debug_guest)");
     CHECK(key() == std::string(31, 'k')); // the key field is cut to fit

@@ -371,7 +371,7 @@ TEST_CASE("config: format_config prints the effective configuration as JSON") {
     const std::string j = json(cfg);
     CHECK(j.front() == '{');
     CHECK(j.back() == '}');
-    CHECK(j.find("\"duration_ms\":1000,\"slice_us\":1000,\"policy\":\"shared\"") == 1);
+    CHECK(j.find("\"duration_ms\":1000,\"measure_ms\":0,\"slice_us\":1000,\"policy\":\"shared\"") == 1);
     CHECK(j.find("\"yield_on_hlt\":false") != std::string::npos);
     CHECK(j.find("\"on_guest_exit\":\"reserve\"") != std::string::npos); // set in the file
     CHECK(j.find("\"on_finish\":\"return_to_firmware\"") != std::string::npos);

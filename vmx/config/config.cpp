@@ -131,6 +131,19 @@ bool check_guest(const Config& cfg, const GuestConfig& g, ConfigResult& r) {
         msg.str(": the idle workload needs tick_hz > 0");
         return false;
     }
+    if (g.runs_kernel() && g.tick_hz != 0) {
+        fail_at(r, pick(g, cfg, ConfigKey::tick_hz, ConfigKey::tick_hz, ConfigKey::tick_hz));
+        guest_ref(msg, g);
+        msg.str(": tick_hz must be 0 for a kernel guest (its timer is its own local APIC's)");
+        return false;
+    }
+    if (g.tsc == TscMode::own && g.yield_on_hlt) {
+        fail_at(r, pick(g, cfg, ConfigKey::tsc, ConfigKey::yield_on_hlt, ConfigKey::tsc));
+        guest_ref(msg, g);
+        msg.str(": tsc = own needs yield_on_hlt = 0 (its clock stops while it has given the CPU ");
+        msg.str("away, so no timer of its own could end a trapped HLT)");
+        return false;
+    }
     if (cfg.policy == Policy::capped && g.slice_us > g.period_us) {
         fail_at(r, pick(g, cfg, ConfigKey::slice_us, ConfigKey::period_us, ConfigKey::slice_us));
         guest_ref(msg, g);

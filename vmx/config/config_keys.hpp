@@ -35,6 +35,9 @@
       "A number the workload gets in RSI at entry (e.g. `crash` faults after N ticks).")           \
     X(duration_ms, uint32, global, 1, 3'600'000, 1000,                                             \
       "How long the guests run, in milliseconds of TSC time.")                                     \
+    X(measure_ms, uint32, global, 0, 3'600'000, 0,                                                 \
+      "Measure this many milliseconds from the moment every guest is ready (a Linux guest says "   \
+      "so with the `ready` hypercall), then end the run; 0: the whole run is measured.")           \
     X(slice_us, uint32, both, 10, 1'000'000, 1000,                                                 \
       "The length of one time slice in microseconds, cut by the VMX preemption timer.")            \
     X(policy, policy, global, 0, 0, Policy::fixed,                                                 \
