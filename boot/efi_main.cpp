@@ -11,6 +11,7 @@
 #include "boot/configuration.hpp"
 #include "boot/hypervisor_run.hpp"
 #include "boot/guest_images.hpp"
+#include "boot/kernel_files.hpp"
 #include "vmx/caps/capability_report.hpp"
 #include "vmx/guest/memory_budget.hpp"
 #include "vmx/hw/debug_break.hpp"
@@ -96,20 +97,24 @@ extern "C" EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE* system_table)
         boot::print_line(line);
         ok = false;
     } else if (loaded.config->guest_count > 0) {
-        // Guests that could never fit in the free memory are refused before anything is
-        // allocated; so is a bad guest image file (boot/guest_images.hpp): one line, nothing runs.
+        // A bad guest image, kernel or initrd file (boot/guest_images.hpp, boot/kernel_files.hpp)
+        // and guests that could never fit in the memory left are refused before VMX is touched:
+        // one line, nothing runs.
         static char image_error[400];
+        const bool files_ok = boot::load_guest_images(*loaded.config, image_error, sizeof image_error) &&
+                              boot::load_kernel_files(*loaded.config, image_error, sizeof image_error);
+        // Measured after the files are in memory: what is left is what the guests can have.
         const boot::FreeMemory free = boot::free_memory();
         const vmx::MemoryFit fit = vmx::fit_guests(*loaded.config, free.pages, free.largest);
-        if (!fit.ok) {
+        if (!files_ok) {
+            vmx::FixedText<440> line;
+            line.str("METRONOME-ERROR ").str(image_error);
+            boot::print_line(line);
+            ok = false;
+        } else if (!fit.ok) {
             vmx::FixedText<400> line;
             line.str("METRONOME-ERROR ");
             vmx::describe_misfit(*loaded.config, fit, free.pages, free.largest, line);
-            boot::print_line(line);
-            ok = false;
-        } else if (!boot::load_guest_images(*loaded.config, image_error, sizeof image_error)) {
-            vmx::FixedText<440> line;
-            line.str("METRONOME-ERROR ").str(image_error);
             boot::print_line(line);
             ok = false;
         } else if (can_run) {
@@ -122,6 +127,7 @@ extern "C" EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE* system_table)
             vmx::describe_cpu_refusal(capabilities, line);
             boot::print_line(line);
         }
+        boot::release_kernel_files();
         boot::release_guest_images();
     }
     boot::print_line("METRONOME-END");

@@ -91,7 +91,8 @@ bool load_one(const vmx::GuestConfig& g, std::size_t index, vmx::Text& error) {
 bool load_guest_images(const vmx::Config& config, char* error, std::size_t error_capacity) {
     vmx::Text text(error, error_capacity);
     bool any = false;
-    for (unsigned i = 0; i < config.guest_count; ++i) any = any || !config.guests[i].image_is_builtin;
+    auto has_file = [&](unsigned i) { return !config.guests[i].image_is_builtin && !config.guests[i].runs_kernel(); };
+    for (unsigned i = 0; i < config.guest_count; ++i) any = any || has_file(i);
     if (!any) return true;
     if (!allocate(g_scratch, max_file_size)) {
         text.str("out of memory: no room to read guest image files");
@@ -99,7 +100,7 @@ bool load_guest_images(const vmx::Config& config, char* error, std::size_t error
     }
     bool ok = true;
     for (unsigned i = 0; i < config.guest_count && ok; ++i) {
-        if (!config.guests[i].image_is_builtin) ok = load_one(config.guests[i], i, text);
+        if (has_file(i)) ok = load_one(config.guests[i], i, text);
     }
     release(g_scratch);
     if (!ok) release_guest_images();

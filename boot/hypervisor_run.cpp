@@ -4,6 +4,7 @@
 
 #include "boot/console.hpp"
 #include "boot/guest_images.hpp"
+#include "boot/kernel_files.hpp"
 #include "boot/efi.hpp"
 #include "boot/processor_state.hpp"
 #include "boot/serial.hpp"
@@ -112,7 +113,7 @@ void print_bench_line(const vmx::hw::SessionResult& result, const FreeMemory& fr
 } // namespace
 
 bool run_hypervisor(const vmx::Config& config, const vmx::CpuFacts& facts) {
-    vmx::hw::SessionSetup setup;
+    static vmx::hw::SessionSetup setup; // large: not on the firmware's stack
     setup.config = &config;
     setup.caps = facts.caps;
     setup.tsc_hz = config.tsc_hz != 0 ? config.tsc_hz : calibrate_tsc();
@@ -120,8 +121,14 @@ bool run_hypervisor(const vmx::Config& config, const vmx::CpuFacts& facts) {
     setup.cpuid15_ebx = facts.leaf_15h_ebx;
     setup.builtin_image = builtin_guest_image_start;
     setup.builtin_image_size = static_cast<std::size_t>(builtin_guest_image_end - builtin_guest_image_start);
-    for (unsigned i = 0; i < config.guest_count; ++i)
+    for (unsigned i = 0; i < config.guest_count; ++i) {
         setup.image_file[i] = guest_image_file(i, &setup.image_file_size[i]);  // boot/guest_images.hpp
+        const KernelFiles k = kernel_files(i);                                 // boot/kernel_files.hpp
+        setup.kernel_file[i] = k.kernel;
+        setup.kernel_file_size[i] = k.kernel_size;
+        setup.initrd_file[i] = k.initrd;
+        setup.initrd_file_size[i] = k.initrd_size;
+    }
     setup.pages.allocate = allocate_pages;
     setup.console = guest_line;
     serial::share_queue(config.guest_count);
@@ -187,6 +194,7 @@ bool run_hypervisor(const vmx::Config& config, const vmx::CpuFacts& facts) {
     in.feature_control = result.feature_control;
     in.platform = facts.brand;
     in.capabilities = vmx::assess_capabilities(facts);
+    in.window = result.window;
     vmx::Text report(report_bytes, report_capacity);
     vmx::write_report_table(in, report);
     print_line(report);

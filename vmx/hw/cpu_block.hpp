@@ -43,6 +43,7 @@ struct CpuBlock {
     Scheduler scheduler;
     VmcsPlan plan;
     CpuidTable cpuid;               // the answers its Metronome guests get
+    CpuidTable linux_cpuid;         // and its Linux guests (vmx/exits/cpuid_table.hpp)
 };
 
 // The block of the CPU this code runs on.

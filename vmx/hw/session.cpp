@@ -11,6 +11,8 @@
 #include "vmx/guest/ept.hpp"
 #include "vmx/caps/guest_controls.hpp"
 #include "vmx/guest/guest_layout.hpp"
+#include "vmx/guest/linux_boot.hpp"
+#include "vmx/devices/pc.hpp"
 #include "vmx/hw/cpu.hpp"
 #include "vmx/hw/cpu_state.hpp"
 #include "vmx/hw/interrupt_masks.hpp"
@@ -30,7 +32,12 @@ namespace {
 Vcpu g_guests[kMaxGuests];
 GuestParams g_params[kMaxGuests];
 ElfImage g_elf;                     // the image file being loaded (one at a time)
-std::uint64_t g_entry[kMaxGuests];  // each guest's first RIP
+GuestEntryState g_entry[kMaxGuests]; // each guest's registers at its first entry
+PcPlatform g_pc[kMaxGuests];          // the Linux guests' virtual PCs
+LinuxBootPlan g_plan;                 // the Linux guest being built (one at a time)
+// The measurement window and the books at its opening.
+MeasurementWindow g_window;
+GuestStats g_at_open[kMaxGuests];
 std::uint64_t g_busy_share[kMaxGuests];  // each guest's share when all are busy (CPUID leaves)
 
 // The report's slice timeline covers the first 50 ms of the run (README, "The report").
@@ -81,14 +88,45 @@ void processor_cpuid(std::uint32_t leaf, std::uint32_t subleaf, std::uint32_t ou
     out[3] = r.edx;
 }
 
-bool load_image_file(const SessionSetup& s, std::size_t i, const Vcpu& ctx, Text& error) {
+bool load_image_file(const SessionSetup& s, std::size_t i, const Vcpu& ctx, const Cpu& cpu, Text& error) {
     const GuestConfig& gc = s.config->guests[i];
     parse_elf_image(s.image_file[i], s.image_file_size[i], ctx.memory_size, g_elf);
     if (!g_elf.ok || !load_elf_image(ctx.memory, ctx.memory_size, s.image_file[i], s.image_file_size[i], g_elf)) {
         error.str("guest ").str(gc.name).str(": image ").str(gc.image).str(": ").str(g_elf.ok ? "could not be loaded" : g_elf.error);
         return false;
     }
-    g_entry[i] = g_elf.entry;
+    g_entry[i] = guest_entry_state(ctx.memory_size, g_elf.entry, gc.param, cpu.xsave, cpu.nx);
+    return true;
+}
+
+// A Linux guest (vmx/guest/linux_boot.hpp): its kernel at its physical addresses, the initrd on
+// top, boot_params, the MP table and page tables; its virtual PC and its CPUID answers. boot/
+// checked the same files against the same memory; they are checked again here, so nothing
+// unchecked is copied.
+bool build_linux_guest(const SessionSetup& s, std::size_t i, Vcpu& ctx, const Cpu& cpu, Text& error) {
+    const GuestConfig& gc = s.config->guests[i];
+    const char* cmdline = config_text(*s.config, gc.cmdline);
+    std::size_t length = 0;
+    while (cmdline[length] != '\0') ++length;
+    parse_elf_kernel(s.kernel_file[i], s.kernel_file_size[i], ctx.memory_size, linux_layout::kernel_lowest, g_elf);
+    plan_linux_boot(g_elf, ctx.memory_size, s.initrd_file_size[i], length, g_plan);
+    const CpuidResult one = cpuid(1);
+    MpProcessor processor;
+    processor.signature = one.eax;
+    processor.features = cpuid_lookup(this_cpu().linux_cpuid, 1, 0)[3];
+    if (!g_plan.ok || !load_elf_image(ctx.memory, ctx.memory_size, s.kernel_file[i], s.kernel_file_size[i], g_elf) ||
+        !write_linux_boot(ctx.memory, ctx.memory_size, g_plan, cmdline, processor)) {
+        error.str("guest ").str(gc.name).str(": kernel ").str(gc.kernel).str(": ");
+        error.str(!g_elf.ok ? g_elf.error : !g_plan.ok ? g_plan.error : "could not be loaded");
+        return false;
+    }
+    for (std::size_t b = 0; b < g_plan.initrd_size; ++b) ctx.memory[g_plan.initrd_gpa + b] = s.initrd_file[i][b];
+    g_entry[i] = linux_entry_state(g_plan, cpu.xsave, cpu.nx);
+    ctx.regs.rsi = g_entry[i].rsi;
+    g_pc[i] = PcPlatform{};
+    g_pc[i].tsc_hz = s.tsc_hz;
+    ctx.pc = &g_pc[i];
+    ctx.cpuid = &this_cpu().linux_cpuid;
     return true;
 }
 
@@ -102,18 +140,25 @@ bool build_guest(const SessionSetup& s, std::size_t i, const Cpu& cpu, Text& err
     ctx.memory_size = static_cast<std::uint64_t>(gc.memory_mib) << 20;
     ctx.memory = static_cast<std::uint8_t*>(allocate(s, pages_for(ctx.memory_size), "guest memory", error));
     if (ctx.memory == nullptr) return false;
-    const GuestIdentity id{ctx.index, gc.name, gc.image, gc.param, gc.tick_hz, s.tsc_hz};
-    const char* reason = nullptr;
-    if (!prepare_guest_memory(ctx.memory, ctx.memory_size, id, &reason) ||
-        (gc.image_is_builtin && !load_flat_image(ctx.memory, ctx.memory_size, s.builtin_image, s.builtin_image_size, &reason))) {
-        error.str("guest ").str(gc.name).str(": ").str(reason);
-        return false;
+    ctx.own_tsc = gc.tsc == TscMode::own;
+    if (gc.runs_kernel()) {
+        if (!build_linux_guest(s, i, ctx, cpu, error)) return false;
+    } else {
+        const GuestIdentity id{ctx.index, gc.name, gc.image, gc.param, gc.tick_hz, s.tsc_hz};
+        const char* reason = nullptr;
+        if (!prepare_guest_memory(ctx.memory, ctx.memory_size, id, &reason) ||
+            (gc.image_is_builtin && !load_flat_image(ctx.memory, ctx.memory_size, s.builtin_image, s.builtin_image_size, &reason))) {
+            error.str("guest ").str(gc.name).str(": ").str(reason);
+            return false;
+        }
+        g_entry[i] = guest_entry_state(ctx.memory_size, metronome::abi::image_gpa, gc.param, cpu.xsave, cpu.nx);
+        if (!gc.image_is_builtin && !load_image_file(s, i, ctx, cpu, error)) return false;
+        ctx.regs.rdi = metronome::abi::start_info_gpa;
+        ctx.regs.rsi = gc.param;
+        ctx.cpuid = &this_cpu().cpuid;
     }
-    g_entry[i] = metronome::abi::image_gpa;
-    if (!gc.image_is_builtin && !load_image_file(s, i, ctx, error)) return false;
-    ctx.regs.rdi = metronome::abi::start_info_gpa;
-    ctx.regs.rsi = gc.param;
 
+    const char* reason = nullptr;
     EptLayout layout{ctx.memory_size, physical(ctx.memory), ept_supports_2m_pages(s.caps), false};
     const std::size_t tables = ept_tables_needed(layout);
     void* pool = allocate(s, tables, "EPT tables", error);
@@ -134,7 +179,6 @@ bool build_guest(const SessionSetup& s, std::size_t i, const Cpu& cpu, Text& err
     ctx.eptp = ept.eptp;
     ctx.xcr0 = xcr0::x87;  // XCR0's reset value: x87 only
     ctx.xcr0_supported = cpu.xsave ? cpu.xsave_mask : 0;
-    ctx.cpuid = &this_cpu().cpuid;
     return true;
 }
 
@@ -164,7 +208,7 @@ HostState read_host_state() {
     return h;
 }
 
-bool write_vmcs(const SessionSetup& s, std::size_t i, const Cpu& cpu, const HostState& host,
+bool write_vmcs(const SessionSetup& s, std::size_t i, const HostState& host,
                 std::uint64_t msr_bitmap, Text& error) {
     const GuestConfig& gc = s.config->guests[i];
     Vcpu& ctx = g_guests[i];
@@ -175,7 +219,8 @@ bool write_vmcs(const SessionSetup& s, std::size_t i, const Cpu& cpu, const Host
     }
     GuestPlanInput in;
     in.controls.yield_on_hlt = gc.yield_on_hlt;
-    in.entry = guest_entry_state(ctx.memory_size, g_entry[i], gc.param, cpu.xsave, cpu.nx);
+    in.controls.tsc_offsetting = gc.tsc == TscMode::own;
+    in.entry = g_entry[i];
     in.eptp = ctx.eptp;
     in.vpid = static_cast<std::uint16_t>(i + 1);
     in.msr_bitmap = msr_bitmap;
@@ -239,9 +284,11 @@ bool run_session(const SessionSetup& s, SessionResult& r, Text& error) {
         return false;
     }
     bool saves_timer = true;
+    std::uint32_t secondary_for_linux = 0; // what RDTSCP and INVPCID a Linux guest may be told of
     for (std::size_t i = 0; i < n; ++i) {
         GuestControlRequest req;
         req.yield_on_hlt = cfg.guests[i].yield_on_hlt;
+        req.tsc_offsetting = cfg.guests[i].tsc == TscMode::own;
         const GuestControls gc = resolve_guest_controls(req, s.caps);
         if (!gc.ok) {
             error.str("guest ").str(cfg.guests[i].name).str(": this CPU cannot run it:\n");
@@ -249,9 +296,19 @@ bool run_session(const SessionSetup& s, SessionResult& r, Text& error) {
             return false;
         }
         saves_timer = saves_timer && gc.saves_preemption_timer;
+        if (cfg.guests[i].runs_kernel()) secondary_for_linux = gc.secondary;
     }
     const Cpu cpu = read_cpu();
     build_cpuid_table(processor_cpuid, cpu_block.cpuid);
+    bool any_linux = false;
+    for (std::size_t i = 0; i < n; ++i) any_linux = any_linux || cfg.guests[i].runs_kernel();
+    if (any_linux) {
+        LinuxCpuidFacts facts;
+        facts.tsc_hz = s.tsc_hz;
+        facts.rdtscp = (secondary_for_linux & proc2::enable_rdtscp) != 0;
+        facts.invpcid = (secondary_for_linux & proc2::enable_invpcid) != 0;
+        build_linux_cpuid_table(processor_cpuid, facts, cpu_block.linux_cpuid);
+    }
     auto* msr_bitmap = static_cast<std::uint8_t*>(allocate(s, 1, "the MSR bitmap", error));
     auto* host_area = static_cast<std::uint8_t*>(allocate(s, pages_for(cpu.extended_size), "host FPU state", error));
     void* vmxon_page = allocate(s, 1, "the VMXON region", error);
@@ -289,7 +346,7 @@ bool run_session(const SessionSetup& s, SessionResult& r, Text& error) {
     cpu_block.host_extended_state = host_area;
     const HostState host = read_host_state();
     for (std::size_t i = 0; i < n; ++i) {
-        if (!write_vmcs(s, i, cpu, host, physical(msr_bitmap), error)) {
+        if (!write_vmcs(s, i, host, physical(msr_bitmap), error)) {
             for (std::size_t j = 0; j <= i; ++j) vmclear(g_guests[j].vmcs_physical);
             cpu_block.root.leave(error);
             restore_extended_control();
@@ -314,6 +371,11 @@ bool run_session(const SessionSetup& s, SessionResult& r, Text& error) {
     options.timer_rate = s.caps.preemption_timer_rate();
     options.timer_limit = erratum_timer_limit(s);
     options.timer_saved = saves_timer;
+    g_window = MeasurementWindow{};
+    g_window.measure_ticks = us_to_tsc_ticks(static_cast<std::uint64_t>(cfg.measure_ms) * 1000, s.tsc_hz);
+    g_window.at_open = g_at_open;
+    options.window = &g_window;
+    r.window = &g_window;
     r.timer_limit = options.timer_limit;
     r.extended_state = cpu.xsave ? "xsave" : "fxsave";
     if (s.log != nullptr) s.log("running guests");

@@ -35,6 +35,12 @@ struct SessionSetup {
     // validated them with vmx/guest/elf_image.hpp before VMX was touched); null for built-in images.
     const std::uint8_t* image_file[kMaxGuests] = {};
     std::size_t image_file_size[kMaxGuests] = {};
+    // Per Linux guest (`kernel = PATH`): its kernel's and initrd's bytes, as boot/ read and
+    // checked them (vmx/guest/linux_boot.hpp); null for the other guests and where no initrd.
+    const std::uint8_t* kernel_file[kMaxGuests] = {};
+    std::size_t kernel_file_size[kMaxGuests] = {};
+    const std::uint8_t* initrd_file[kMaxGuests] = {};
+    std::size_t initrd_file_size[kMaxGuests] = {};
     PageSource pages{};
     ConsoleSink console = nullptr;             // one line of one guest
     void (*log)(const char* line) = nullptr;   // the hypervisor's own progress lines
@@ -54,6 +60,7 @@ struct SessionResult {
     const char* extended_state = "";  // "xsave" or "fxsave"
     const char* idle_method = "pause loop polling the TSC";
     std::uint32_t timer_limit = 0xffffffffu;
+    const MeasurementWindow* window = nullptr; // the measurement window (measure_ms), if any
     // A page the caller must not free: TR still names the TSS in it after VMXOFF.
     const void* kept_page = nullptr;
 };
