@@ -19,12 +19,13 @@ namespace boot {
 extern std::uint64_t efi_main_tsc; // boot/efi_main.cpp
 namespace {
 
-// Every allocation of the run, so all of it goes back to the firmware afterwards.
+// Every allocation of the run, so all of it goes back to the firmware afterwards: as many as
+// run_session makes for the most guests.
 struct Allocation {
     EFI_PHYSICAL_ADDRESS address;
     UINTN pages;
 };
-constexpr std::size_t max_allocations = 512;
+constexpr std::size_t max_allocations = vmx::hw::max_session_allocations;
 Allocation allocations[max_allocations];
 std::size_t allocation_count = 0;
 

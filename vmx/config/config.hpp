@@ -85,6 +85,7 @@
 // table, value parsing, error text).
 #pragma once
 #include "guest/runtime/abi.hpp"
+#include "vmx/lib/guest_limit.hpp" // max_guests
 #include "vmx/sched/policy.hpp"
 #include <cstddef>
 #include <cstdint>
@@ -98,7 +99,6 @@ enum class OnFinish : std::uint8_t { return_to_firmware, shutdown };
 // `vmentry` that one plus one before the first VM entry of debug_guest (vmx/hw/debug_break.hpp).
 enum class DebugBreak : std::uint8_t { none, start, vmentry };
 
-inline constexpr unsigned max_guests = 64;
 inline constexpr std::size_t max_line_length = 256;
 inline constexpr std::size_t max_name_length = 31;
 inline constexpr std::size_t max_image_length = 127;

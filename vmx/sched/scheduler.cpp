@@ -6,6 +6,31 @@
 #include "vmx/sched/scheduler_util.hpp"
 
 namespace vmx {
+namespace {
+
+// "more than N guests" with N = max_guests, written at compile time so that the limit is stated
+// once (vmx/lib/guest_limit.hpp).
+struct TooManyGuestsText {
+    char text[40] = {};
+};
+
+constexpr TooManyGuestsText too_many_guests_text() {
+    TooManyGuestsText t;
+    const char head[] = "more than ";
+    const char tail[] = " guests";
+    std::size_t n = 0;
+    for (std::size_t i = 0; head[i] != '\0'; ++i) t.text[n++] = head[i];
+    char digits[20] = {};
+    std::size_t d = 0;
+    for (std::size_t v = max_guests; v != 0 || d == 0; v /= 10) digits[d++] = static_cast<char>('0' + v % 10);
+    while (d != 0) t.text[n++] = digits[--d];
+    for (std::size_t i = 0; tail[i] != '\0'; ++i) t.text[n++] = tail[i];
+    return t;
+}
+
+constexpr TooManyGuestsText kTooManyGuests = too_many_guests_text();
+
+} // namespace
 
 const char* init_error_text(InitError error) {
     switch (error) {
@@ -14,7 +39,7 @@ const char* init_error_text(InitError error) {
     case InitError::no_guests:
         return "no guests configured";
     case InitError::too_many_guests:
-        return "more than 64 guests";
+        return kTooManyGuests.text;
     case InitError::zero_slice:
         return "a guest has a zero slice";
     case InitError::bad_cap_percent:
@@ -27,7 +52,7 @@ const char* init_error_text(InitError error) {
 
 InitError Scheduler::init(const SchedParams& params, const GuestParams* guests, std::size_t count) {
     if (count == 0 || guests == nullptr) return InitError::no_guests;
-    if (count > kMaxGuests) return InitError::too_many_guests;
+    if (count > max_guests) return InitError::too_many_guests;
     for (std::size_t g = 0; g < count; ++g) {
         if (guests[g].slice_ticks == 0) return InitError::zero_slice;
         if (params.policy != Policy::capped) continue;
@@ -37,7 +62,7 @@ InitError Scheduler::init(const SchedParams& params, const GuestParams* guests, 
     }
     params_ = params;
     count_ = count;
-    for (std::size_t g = 0; g < kMaxGuests; ++g) {
+    for (std::size_t g = 0; g < max_guests; ++g) {
         guests_[g] = GuestRuntime{};
         stats_[g] = GuestStats{};
         if (g < count) guests_[g].p = guests[g];

@@ -43,6 +43,7 @@
 // less in its next slot or slice (under `capped` its budget pays instead). Neither the
 // neighbour nor `switching` pays for another guest's exits.
 #pragma once
+#include "vmx/lib/guest_limit.hpp" // max_guests
 #include "vmx/sched/policy.hpp" // Policy, OnGuestExit: shared with the configuration
 #include "vmx/sched/scheduler_accounting.hpp"
 #include "vmx/sched/scheduler_timeline.hpp"
@@ -52,8 +53,7 @@
 
 namespace vmx {
 
-inline constexpr std::size_t kMaxGuests = 64;
-inline constexpr std::size_t kNoGuest = kMaxGuests;
+inline constexpr std::size_t kNoGuest = max_guests;
 
 struct GuestParams {
     std::uint64_t slice_ticks = 0;       // > 0; under `fixed` also the length of its slot
@@ -204,8 +204,8 @@ class Scheduler {
 
     SchedParams params_{};
     std::size_t count_ = 0;
-    GuestRuntime guests_[kMaxGuests]{};
-    GuestStats stats_[kMaxGuests]{};
+    GuestRuntime guests_[max_guests]{};
+    GuestStats stats_[max_guests]{};
     RunStats run_{};
     Timeline timeline_{};
     std::uint64_t run_end_ = 0;
