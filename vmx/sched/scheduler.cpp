@@ -71,6 +71,13 @@ InitError Scheduler::init(const SchedParams& params, const GuestParams* guests, 
     timeline_.reset(0, 0);
     run_end_ = 0;
     frame_len_ = 0;
+    ticks_.clear();
+    wakes_.clear();
+    refills_.clear();
+    runnable_.clear();
+    frame_.clear();
+    alive_count_ = 0;
+    never_count_ = 0;
     phase_ = Phase::root;
     mark_ = 0;
     q_ = Quantum{};
@@ -99,7 +106,7 @@ void Scheduler::start(std::uint64_t now) {
         // wall time whoever has the CPU (Marcelo Tosatti's "timer reinjection").
         r.next_due = r.p.tick_period_ticks == 0 ? kForever : sat_add(now, r.p.tick_period_ticks);
         stats_[g].halted_observable = r.p.yield_on_hlt;
-        r.in_frame = true;
+        frame_.insert(g);
         if (params_.policy == Policy::capped && r.p.cap_percent != 0) {
             const std::uint64_t period = r.p.cap_period_ticks;
             // period * cap / 100 without overflowing 64 bits.
@@ -108,7 +115,10 @@ void Scheduler::start(std::uint64_t now) {
             r.period_end = sat_add(now, period);
         }
         if (params_.policy == Policy::fixed) frame_len_ += r.p.slice_ticks;
+        if (r.next_due != kForever) ticks_.set(g, r.next_due);
+        place(g, now);
     }
+    alive_count_ = count_;
     if (params_.policy == Policy::fixed) {
         // The frame is anchored at the start: slot boundaries are absolute times, so that
         // switching costs and late exits never make a frame drift (determinism: the README's "Choosing a policy").
@@ -127,16 +137,19 @@ std::uint64_t Scheduler::sanitize(std::uint64_t t) {
 void Scheduler::advance_ticks(std::uint64_t t) {
     // Only ticks due before the end of the run count: one due at the end could not be delivered.
     if (t >= run_end_) t = run_end_ - 1;
-    for (std::size_t g = 0; g < count_; ++g) {
+    // The timer queue holds exactly the living guests with a tick to come: only those due now
+    // are looked at.
+    while (!ticks_.empty() && ticks_.top_time() <= t) {
+        const std::size_t g = ticks_.top();
         GuestRuntime& r = guests_[g];
-        if (!alive(g) || r.p.tick_period_ticks == 0 || t < r.next_due) continue;
         const std::uint64_t period = r.p.tick_period_ticks;
         const std::uint64_t n = (t - r.next_due) / period + 1; // ticks due in (last, t]
         GuestStats& s = stats_[g];
         s.ticks_due += n;
         // At most one pending tick per guest, like a real interrupt controller's request bit:
         // the later ones are coalesced (dropped) and counted so the report can say so.
-        if (r.tick_pending) {
+        const bool was_pending = r.tick_pending;
+        if (was_pending) {
             s.ticks_coalesced += n;
         } else {
             r.tick_pending = true;
@@ -144,6 +157,12 @@ void Scheduler::advance_ticks(std::uint64_t t) {
             s.ticks_coalesced += n - 1;
         }
         r.next_due = sat_add(r.next_due, n * period);
+        if (r.next_due == kForever) {
+            ticks_.erase(g);
+        } else {
+            ticks_.set(g, r.next_due);
+        }
+        if (!was_pending) place(g, t); // a halted guest's tick makes it runnable
     }
 }
 
@@ -351,6 +370,7 @@ void Scheduler::on_reentry(std::size_t guest, std::uint64_t t_entry, bool inject
         s.activity = Activity::halted_native;
         s.halted_observable = false;
     }
+    place(guest, t_entry);
     entering_ = kNoGuest;
     phase_ = Phase::guest;
     run_.end = mark_;
@@ -405,6 +425,7 @@ void Scheduler::on_exit(std::size_t guest, std::uint64_t t_exit, ExitCause cause
         guest_died(guest, t_exit);
         break;
     }
+    if (cause != ExitCause::dead) place(guest, t_exit);
     run_.end = mark_;
 }
 
