@@ -54,6 +54,7 @@ enum class Hypercall : std::uint64_t {
     yield = 0,         // give up the rest of the slice
     powerdown = 1,     // RBX = exit code; never returns
     console_write = 2, // RBX = GPA of the bytes, RCX = length (<= console_max_write)
+    ready = 3,         // the workload has started: the measurement window may open
 };
 inline constexpr std::uint64_t hypercall_ok = 0;
 inline constexpr std::uint64_t hypercall_unknown = 0xFFFF'FFFF'FFFF'FFFF;

@@ -97,3 +97,38 @@ TEST_CASE("cpuid table: an empty table answers zero everywhere") {
         CHECK((a[0] | a[1] | a[2] | a[3]) == 0);
     }
 }
+
+TEST_CASE("cpuid table: a Linux guest sees one processor with an x2APIC, TSC deadline and an invariant TSC") {
+    vmx::CpuidTable t;
+    vmx::LinuxCpuidFacts facts;
+    facts.tsc_hz = 1000000000;
+    vmx::build_linux_cpuid_table(big_cpu, facts, t);
+    const std::uint32_t* one = vmx::cpuid_lookup(t, 1, 0);
+    CHECK((one[1] >> 24) == 0);          // APIC ID 0
+    CHECK((one[1] >> 16 & 0xff) == 1);   // one logical processor
+    CHECK((one[2] & vmx::cpuid_bit::x2apic) != 0);
+    CHECK((one[2] & vmx::cpuid_bit::tsc_deadline) != 0);
+    CHECK((one[2] & vmx::cpuid_bit::vmx) == 0);
+    CHECK((one[3] & vmx::cpuid_bit::apic) != 0);
+    CHECK((one[3] & (1u << 12)) == 0);   // no MTRR
+    CHECK((one[3] & (1u << 28)) == 0);   // no HTT
+    CHECK(vmx::cpuid_lookup(t, 6, 0)[0] == 4); // ARAT only
+    CHECK(vmx::cpuid_lookup(t, 0, 0)[0] >= 0x16);
+    const std::uint32_t* crystal = vmx::cpuid_lookup(t, 0x15, 0);
+    CHECK(crystal[2] * static_cast<std::uint64_t>(crystal[1]) / crystal[0] == 1000000000u);
+    CHECK(vmx::cpuid_lookup(t, 0x16, 0)[0] == 1000);
+    CHECK(vmx::cpuid_lookup(t, 0x80000007u, 0)[3] == (1u << 8));
+    // Topology: SMT and core levels with one logical processor each, then the end.
+    CHECK(vmx::cpuid_lookup(t, 0xb, 0)[1] == 1);
+    CHECK((vmx::cpuid_lookup(t, 0xb, 1)[2] >> 8 & 0xff) == 2);
+    CHECK((vmx::cpuid_lookup(t, 0xb, 2)[2] >> 8 & 0xff) == 0);
+    CHECK(vmx::cpuid_lookup(t, 0xb, 0)[3] == 0); // x2APIC ID
+    CHECK((vmx::cpuid_lookup(t, 4, 0)[0] >> 14) == 0);
+    // Leaf 7: no TSX, INVPCID (not enabled), speculation MSRs; subleaf 1 reads zero.
+    const std::uint32_t* seven = vmx::cpuid_lookup(t, 7, 0);
+    CHECK((seven[1] & ((1u << 4) | (1u << 11) | (1u << 10) | (1u << 1))) == 0);
+    CHECK((seven[1] & (1u << 5)) != 0); // AVX2 kept
+    CHECK(seven[3] == 0);
+    CHECK((seven[2] & (1u << 16)) == 0); // no 5-level paging
+    CHECK(vmx::cpuid_lookup(t, 7, 1)[0] == 0);
+}

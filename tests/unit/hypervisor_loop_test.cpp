@@ -9,14 +9,16 @@
 #include <vector>
 
 #include "fake_vmcs.hpp"
+#include "guest/runtime/abi.hpp"
 #include "vmx/arch/interruption.hpp"
+#include "vmx/devices/pc.hpp"
 
 using testing_support::FakeVmcs;
 using vmx::Field;
 
 namespace {
 
-enum class Script { spin, cpuid_every, fail_entry, interrupts_off, halted };
+enum class Script { spin, cpuid_every, fail_entry, interrupts_off, halted, ready_late };
 
 // A processor whose guests follow scripts. Entering costs `entry_cost` ticks; a spinning guest
 // runs until its preemption timer reaches zero; a CPUID guest exits every `period` ticks. Each
@@ -51,6 +53,7 @@ class FakeMachine final : public testing_support::FakePlatform {
     FakeVmcs& guest_vmcs(std::size_t i) { return vmcs_[i]; }
     std::uint64_t entry_cost = 50;
     std::uint64_t period = 1000;
+    std::uint64_t ready_after = 50000;
     std::vector<std::uint64_t> timers;
     std::vector<std::size_t> injections;
     std::vector<std::uint64_t> activities; // the activity state of every entry
@@ -72,6 +75,12 @@ class FakeMachine final : public testing_support::FakePlatform {
         if (scripts_[guest.index] == Script::cpuid_every && now + period < timer_end) {
             exit_at = now + period;
             reason = vmx::exit_reason::cpuid;
+        }
+        // Boots for `ready_after` ticks of its own time, then makes the `ready` hypercall once.
+        if (scripts_[guest.index] == Script::ready_late && !guest.ready && ran[guest.index] + timer >= ready_after) {
+            exit_at = now + (ready_after - ran[guest.index]);
+            reason = vmx::exit_reason::vmcall;
+            const_cast<vmx::Vcpu&>(guest).regs.rax = static_cast<std::uint64_t>(metronome::abi::Hypercall::ready);
         }
         if ((v.get(Field::primary_processor_based_controls) & (1u << 2)) != 0 &&
             (v.get(Field::guest_rflags) & (1u << 9)) != 0) {
@@ -231,4 +240,28 @@ TEST_CASE("run loop: 'halted' with interrupts off at an RIP no HLT precedes is a
     HaltedGuest h(0x50001, 0x2, 0x90, 0);
     REQUIRE(h.m.activities.size() >= 2);
     CHECK(h.m.activities[1] == vmx::activity::active);
+}
+
+TEST_CASE("run loop: the measurement window opens when the last guest is ready and its books add up") {
+    Run run(2, vmx::Policy::fixed, 10000, 0, 1000000);
+    vmx::PcPlatform pc;
+    run.guests[1].pc = &pc; // a Linux guest: ready only when it says so
+    FakeMachine m({Script::spin, Script::ready_late});
+    std::vector<vmx::GuestStats> at_open(2);
+    vmx::MeasurementWindow w;
+    w.measure_ticks = 200000;
+    w.at_open = at_open.data();
+    vmx::RunOptions o;
+    o.window = &w;
+    vmx::run_guests(run.scheduler, run.guests.data(), 2, o);
+    REQUIRE(w.opened);
+    CHECK(w.start > 100000);                 // guest 1 needed 50,000 ticks of its own: 5 slots
+    CHECK(w.length() >= 200000);
+    CHECK(w.length() < 200000 + 10000);      // the run ends at the window's close
+    std::uint64_t sum = 0;
+    for (std::size_t g = 0; g < 2; ++g) sum += run.scheduler.guest_stats(g).allotted - at_open[g].allotted;
+    const vmx::RunStats& end = run.scheduler.run_stats();
+    sum += (end.idle - w.run_at_open.idle) + (end.switching - w.run_at_open.switching);
+    CHECK(sum == w.length());
+    CHECK(run.guests[1].counters.exits[vmx::exit_reason::vmcall] == 1);
 }

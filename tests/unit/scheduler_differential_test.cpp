@@ -6,6 +6,7 @@
 // After every call the decisions and every book must be the same, to the tick.
 #include "tests/unit/scheduler_oracle.hpp"
 #include "vmx/sched/scheduler.hpp"
+#include "vmx/sched/scheduler_util.hpp"
 
 #include <doctest/doctest.h>
 
@@ -70,7 +71,8 @@ bool same_timeline(const vmx::Timeline& a, const vmx::Timeline& b) {
 bool books_agree(const vmx::Scheduler& s, const oracle::OracleScheduler& o) {
     bool ok = same_run(s.run_stats(), o.run_stats());
     CHECK_MESSAGE(ok, "run statistics differ");
-    ok = ok && s.frame_ticks() == o.frame_ticks() && s.totals_add_up(0) == o.totals_add_up(0);
+    ok = ok && s.frame_ticks() == o.frame_ticks() && s.totals_add_up(0) == o.totals_add_up(0) &&
+         s.charged_until() == o.charged_until();
     CHECK_MESSAGE(ok, "frame or totals differ");
     for (std::size_t g = 0; g < s.guest_count() && ok; ++g) {
         ok = same_guest(s.guest_stats(g), o.guest_stats(g));
@@ -192,6 +194,10 @@ struct Pair {
         s->on_exit(g, t, cause, root_inside);
         o->on_exit(g, t, cause, root_inside);
     }
+    void set_timer(std::size_t g, std::uint64_t due) {
+        s->set_timer(g, due);
+        o->set_timer(g, due);
+    }
     void end(std::uint64_t t) {
         s->end(t);
         o->end(t);
@@ -204,6 +210,14 @@ ExitCause random_early_cause(Random& rng, const GuestParams& p) {
     if (r < 75) return p.yield_on_hlt || rng.chance(5) ? ExitCause::halted : ExitCause::handled; // the latter: an error
     if (r < 90) return ExitCause::yielded;
     return ExitCause::timer; // the shell may report a timer exit before the deadline: harmless
+}
+
+// A one-shot timer: soon, later, already past, or none.
+std::uint64_t random_timer(Random& rng, std::uint64_t now) {
+    const std::uint64_t r = rng.below(10);
+    if (r == 0) return vmx::kForever;
+    if (r == 1) return now > 5000 ? now - rng.below(5000) : now;
+    return now + (r < 6 ? rng.below(200 * kUs) : rng.below(20000 * kUs));
 }
 
 // One trace of up to `steps` decisions; false at the first disagreement.
@@ -244,6 +258,11 @@ bool run_trace(Random& rng, const Trial& trial, std::size_t steps, Coverage& cov
         if (dies && rng.chance(20)) pair.on_exit(rng.below(n), now, ExitCause::dead, 0); // while another is chosen
         const std::uint64_t entry = now + (rng.chance(1) && now > 500 ? 0 : rng.below(3000));
         const bool injected = d.inject_tick ? rng.chance(80) : rng.chance(1); // the latter: an error
+        // A guest without a periodic tick programs its own timer (a Linux guest's APIC): after
+        // the expiry it injects, and now and then on an exit; sometimes for no guest that may.
+        if (trial.guests[g].tick_period_ticks == 0 && ((injected && rng.chance(70)) || rng.chance(3)))
+            pair.set_timer(g, random_timer(rng, now));
+        if (rng.chance(1)) pair.set_timer(rng.below(n), random_timer(rng, now));
         pair.on_reentry(g, entry, injected);
         std::uint64_t exit;
         ExitCause cause;
@@ -256,6 +275,7 @@ bool run_trace(Random& rng, const Trial& trial, std::size_t steps, Coverage& cov
         }
         if (rng.chance(1) && exit > 10) exit -= 10; // the TSC went backwards
         const std::uint64_t root_inside = rng.chance(30) ? rng.below(exit - entry + 1) : 0;
+        if (trial.guests[g].tick_period_ticks == 0 && rng.chance(10)) pair.set_timer(g, random_timer(rng, exit));
         pair.on_exit(g, exit, cause, root_inside);
         if (!books_agree(*pair.s, *pair.o)) return false;
         now = exit + rng.below(3000);

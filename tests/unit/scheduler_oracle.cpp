@@ -1,4 +1,4 @@
-// The oracle's protocol and accounting: vmx/sched/scheduler.cpp as of commit c7fa6d1, renamed
+// The oracle's protocol and accounting: vmx/sched/scheduler.cpp as of commit 5086f05, renamed
 // (tests/unit/scheduler_oracle.hpp says why it is kept).
 #include "tests/unit/scheduler_oracle.hpp"
 
@@ -90,9 +90,10 @@ void OracleScheduler::advance_ticks(std::uint64_t t) {
     if (t >= run_end_) t = run_end_ - 1;
     for (std::size_t g = 0; g < count_; ++g) {
         GuestRuntime& r = guests_[g];
-        if (!alive(g) || r.p.tick_period_ticks == 0 || t < r.next_due) continue;
+        if (!alive(g) || t < r.next_due) continue;
         const std::uint64_t period = r.p.tick_period_ticks;
-        const std::uint64_t n = (t - r.next_due) / period + 1; // ticks due in (last, t]
+        // Periodic: the ticks due in (last, t]; a one-shot timer (set_timer) is one.
+        const std::uint64_t n = period == 0 ? 1 : (t - r.next_due) / period + 1;
         GuestStats& s = stats_[g];
         s.ticks_due += n;
         // At most one pending tick per guest, like a real interrupt controller's request bit:
@@ -104,8 +105,16 @@ void OracleScheduler::advance_ticks(std::uint64_t t) {
             r.pending_due = r.next_due;
             s.ticks_coalesced += n - 1;
         }
-        r.next_due = sat_add(r.next_due, n * period);
+        r.next_due = period == 0 ? kForever : sat_add(r.next_due, n * period);
     }
+}
+
+void OracleScheduler::set_timer(std::size_t g, std::uint64_t due) {
+    if (g >= count_ || guests_[g].p.tick_period_ticks != 0) {
+        ++run_.protocol_errors; // one-shot timers are for guests without a periodic tick
+        return;
+    }
+    guests_[g].next_due = due;
 }
 
 void OracleScheduler::charge_owner(std::uint64_t to, std::uint64_t GuestStats::*bucket) {

@@ -1,4 +1,4 @@
-// The oracle's policies: vmx/sched/scheduler_policy.cpp as of commit c7fa6d1, renamed
+// The oracle's policies: vmx/sched/scheduler_policy.cpp as of commit 5086f05, renamed
 // (tests/unit/scheduler_oracle.hpp says why it is kept): a scan over every guest per decision.
 #include "tests/unit/scheduler_oracle.hpp"
 

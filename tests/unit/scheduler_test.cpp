@@ -550,3 +550,37 @@ TEST_CASE("the capacity a guest is promised is what the scheduler gives when eve
         }
     }
 }
+
+TEST_CASE("a one-shot timer ends the slice where it falls, wakes a trapped HLT, and is counted") {
+    // Two guests under `shared`; guest 0 programs its own timer (a Linux guest's APIC deadline).
+    Driver t(Policy::shared, {guest(kMs, 0, true), guest(kMs, 0, true)}, 10 * kMs);
+    t.next(0);
+    REQUIRE(t.d.guest == 0);
+    t.s.set_timer(0, 300000);
+    t.s.on_reentry(0, 10, false);
+    t.s.on_exit(0, 20, ExitCause::handled);
+    t.next(30);
+    CHECK(t.d.guest == 0);
+    CHECK(t.d.timer_deadline == 300000); // the timer, not the slice end
+    t.run(40, 300000, ExitCause::timer);
+    t.next(300010);
+    CHECK(t.d.guest == 0);
+    CHECK(t.d.inject_tick);
+    t.run(300020, 400000, ExitCause::halted, true); // took it, then halted
+    CHECK(t.s.guest_stats(0).ticks_due == 1);
+    CHECK(t.s.guest_stats(0).ticks_injected == 1);
+    t.s.set_timer(0, 2 * kMs);
+    t.next(400010);
+    CHECK(t.d.guest == 1);
+    t.run(400020, 1400020, ExitCause::timer);
+    t.next(1400030);
+    CHECK(t.d.guest == 1); // guest 0 is still halted: its timer is at 2 ms
+    CHECK(t.d.timer_deadline == 2400030); // a neighbour's timer does not cut this slice
+    t.run(1400040, 2400030, ExitCause::timer);
+    t.next(2400040);
+    CHECK(t.d.guest == 0); // woken by its timer at 2 ms, it runs when the CPU is next handed out
+    CHECK(t.d.inject_tick);
+    CHECK(t.d.resume_halted);
+    CHECK(t.s.guest_stats(0).ticks_due == 2);
+    CHECK(t.s.run_stats().protocol_errors == 0);
+}

@@ -22,6 +22,11 @@ class KernelError(RuntimeError):
     pass
 
 
+def cache_dir(build_dir) -> pathlib.Path:
+    """Where the downloaded packages and what is extracted from them live: BUILD/debian."""
+    return pathlib.Path(build_dir) / "debian"
+
+
 @dataclasses.dataclass
 class DebianKernel:
     package: str          # linux-image-6.1.0-57-amd64

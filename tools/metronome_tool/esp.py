@@ -5,12 +5,23 @@ import os
 import pathlib
 import subprocess
 
-# 65 cylinders x 16 heads x 63 sectors: Bochs derives a CHS geometry from a flat image's size,
-# so a whole number of cylinders avoids data "outside of CHS address range". About 32 MiB:
-# FAT16, room for guest images later.
+# Cylinders of 16 heads x 63 sectors: Bochs derives a CHS geometry from a flat image's size, so
+# a whole number of cylinders avoids data "outside of CHS address range". At least 65 (about
+# 32 MiB, FAT16), and more when the files need it (a Linux kernel is ~66 MB): their size plus a
+# quarter for the file system, at most 4095 cylinders (~2 GiB, FAT16's and Bochs' CHS limit).
 _HEADS = 16
 _SECTORS_PER_TRACK = 63
 _CYLINDERS = 65
+_MAX_CYLINDERS = 4095
+
+
+def cylinders_for(total_bytes: int) -> int:
+    """Cylinders for an ESP holding `total_bytes` of files."""
+    cylinder = _HEADS * _SECTORS_PER_TRACK * 512
+    need = -(-(total_bytes + total_bytes // 4 + (4 << 20)) // cylinder)
+    if need > _MAX_CYLINDERS:
+        raise EspError(f"{total_bytes} bytes of files do not fit on a {_MAX_CYLINDERS}-cylinder ESP")
+    return max(_CYLINDERS, need)
 
 
 class EspError(RuntimeError):
@@ -58,7 +69,9 @@ def make_esp(image: pathlib.Path, efi: pathlib.Path, files: dict = None) -> path
     for stale in (image, image.with_name(image.name + ".lock")):
         if stale.exists():
             stale.unlink()
-    sectors = _CYLINDERS * _HEADS * _SECTORS_PER_TRACK
+    total = efi.stat().st_size + sum(len(c.encode() if isinstance(c, str) else c)
+                                     for c in (files or {}).values())
+    sectors = cylinders_for(total) * _HEADS * _SECTORS_PER_TRACK
     with open(image, "wb") as f:
         f.truncate(sectors * 512)
     _mtools("mformat", "-i", str(image), "-T", str(sectors), "-h", str(_HEADS),

@@ -1,7 +1,7 @@
 """The bare Linux that `tools/metronome peer kvm` boots: Debian's kernel (debian_kernel.py), its
 own KVM modules, Debian's busybox-static and the project's kvm-peer in an initramfs written in
 Python (initramfs.py), with /init from peer_runs.py. Nothing here is installed on the host or
-committed: it all lives in the build folder (BUILD/peer/debian/ caches the packages)."""
+committed: it all lives in the build folder (BUILD/debian/ caches the packages)."""
 import dataclasses
 import pathlib
 
@@ -18,7 +18,7 @@ class PeerImage:
 
 
 def cache_dir(build_dir):
-    return pathlib.Path(build_dir) / "peer" / "debian"
+    return debian_kernel.cache_dir(build_dir)
 
 
 def initramfs_entries(busybox: bytes, kvm_peer: bytes, modules: dict, init_script: str):

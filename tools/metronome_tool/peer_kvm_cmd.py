@@ -43,7 +43,7 @@ def register(sub):
                          description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     k.add_argument("--build-dir", type=pathlib.Path, default=paths.DEFAULT_BUILD_DIR,
                    help="CMake build folder (default: build/); the kernel is cached in "
-                        "BUILD_DIR/peer/debian")
+                        "BUILD_DIR/debian")
     k.add_argument("--only", help="comma-separated runs (" + ", ".join(r.name for r in peer_runs.runs())
                    + "); the results file is not written")
     k.add_argument("--settings", default=",".join(peer_runs.L1D_SETTINGS),

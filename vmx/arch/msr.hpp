@@ -9,9 +9,11 @@ inline constexpr std::uint32_t ia32_tsc = 0x010;
 inline constexpr std::uint32_t ia32_apic_base = 0x01b;
 inline constexpr std::uint32_t ia32_feature_control = 0x03a;
 inline constexpr std::uint32_t ia32_tsc_adjust = 0x03b;
+inline constexpr std::uint32_t ia32_bios_sign_id = 0x08b; // the microcode revision (UCODE_REV)
 inline constexpr std::uint32_t ia32_sysenter_cs = 0x174;
 inline constexpr std::uint32_t ia32_sysenter_esp = 0x175;
 inline constexpr std::uint32_t ia32_sysenter_eip = 0x176;
+inline constexpr std::uint32_t ia32_misc_enable = 0x1a0;
 inline constexpr std::uint32_t ia32_debugctl = 0x1d9;
 inline constexpr std::uint32_t ia32_pat = 0x277;
 inline constexpr std::uint32_t ia32_perf_global_ctrl = 0x38f;
@@ -42,6 +44,9 @@ inline constexpr std::uint32_t ia32_fs_base = 0xc0000100;
 inline constexpr std::uint32_t ia32_gs_base = 0xc0000101;
 inline constexpr std::uint32_t ia32_kernel_gs_base = 0xc0000102;
 inline constexpr std::uint32_t ia32_tsc_aux = 0xc0000103;
+
+// IA32_MISC_ENABLE bit 0: fast strings (REP MOVS/STOS) enabled.
+inline constexpr std::uint64_t misc_enable_fast_strings = 1ull << 0;
 
 // IA32_FEATURE_CONTROL bits (SDM: "Enabling and Entering VMX Operation").
 inline constexpr std::uint64_t feature_control_lock = 1ull << 0;

@@ -65,6 +65,15 @@ void filter(std::uint32_t leaf, std::uint32_t subleaf, std::uint32_t r[4]) {
     }
 }
 
+// The leaves whose ECX selects a subleaf (SDM "CPUID—CPU Identification").
+bool has_subleaves(std::uint32_t leaf) {
+    switch (leaf) {
+    case 4: case 7: case 0xb: case 0xd: case 0xf: case 0x10: case 0x12: case 0x14: case 0x17: case 0x18:
+    case 0x1d: case 0x1e: case 0x1f: case 0x20: return true;
+    default: return false;
+    }
+}
+
 void fill(CpuidTable::Leaf& slot, std::uint32_t leaf, CpuidSource source, CpuidTable& t) {
     std::uint32_t first[4];
     source(leaf, 0, first);
@@ -72,6 +81,7 @@ void fill(CpuidTable::Leaf& slot, std::uint32_t leaf, CpuidSource source, CpuidT
     if (t.used + n > CpuidTable::capacity) n = static_cast<std::uint32_t>(CpuidTable::capacity - t.used);
     slot.first = static_cast<std::uint16_t>(t.used);
     slot.count = static_cast<std::uint16_t>(n);
+    slot.indexed = has_subleaves(leaf);
     for (std::uint32_t s = 0; s < n; ++s) {
         std::uint32_t* r = t.answers[t.used++];
         source(leaf, s, r);

@@ -12,10 +12,11 @@ struct CpuidTable {
     static constexpr std::uint32_t basic_leaves = 0x20;          // 0 .. 0x1F
     static constexpr std::uint32_t extended_first = 0x80000000u;
     static constexpr std::uint32_t extended_leaves = 9;          // 0x80000000 .. 0x80000008
-    static constexpr std::size_t capacity = 192;                 // answers, every subleaf counted
+    static constexpr std::size_t capacity = 224;                 // answers, every subleaf counted
     struct Leaf {
         std::uint16_t first = 0; // index of subleaf 0 in `answers`
         std::uint16_t count = 0; // subleaves held; 0: the leaf reads zero
+        bool indexed = false;    // ECX selects a subleaf; otherwise every ECX reads the one answer
     };
     Leaf basic[basic_leaves]{};
     Leaf extended[extended_leaves]{};
@@ -42,6 +43,25 @@ using CpuidSource = void (*)(std::uint32_t leaf, std::uint32_t subleaf, std::uin
 //    read zero.
 void build_cpuid_table(CpuidSource source, CpuidTable& table);
 
+// What a Linux guest's table also depends on (build_linux_cpuid_table).
+struct LinuxCpuidFacts {
+    std::uint64_t tsc_hz = 0;      // the calibrated TSC: leaves 0x15 and 0x16 announce it
+    bool rdtscp = false;           // "enable RDTSCP" is on: RDTSCP and RDPID may be announced
+    bool invpcid = false;          // "enable INVPCID" is on
+};
+
+// The answers for a Linux guest (the README's Linux section lists what and why): the guest
+// table above, then
+//  - one processor: APIC ID 0 (leaf 1 EBX, leaf 0xB's x2APIC ID), one logical processor, no HTT,
+//    leaf 0xB a one-thread, one-core topology, leaf 4 one core sharing each cache, 0x1F zero;
+//  - a local APIC in x2APIC mode with the TSC-deadline timer (leaf 1), ARAT (leaf 6, the timer
+//    runs in every C-state), an invariant TSC (0x80000007) whose rate leaves 0x15 and 0x16 give;
+//  - no machine check, MTRR, thermal, debug store or power-management features, no TSX, PKU,
+//    5-level paging, SGX, processor trace, INVPCID or RDTSCP/RDPID unless enabled, and none of
+//    the speculation-control MSRs (leaf 7 EDX) Metronome does not emulate;
+//  - the highest basic leaf at least 0x16.
+void build_linux_cpuid_table(CpuidSource source, const LinuxCpuidFacts& facts, CpuidTable& table);
+
 inline constexpr std::uint32_t cpuid_zero_answer[4] = {0, 0, 0, 0};
 
 // The stored answer for (leaf, subleaf): four registers, EAX first; zeros when there is none.
@@ -55,7 +75,7 @@ inline const std::uint32_t* cpuid_lookup(const CpuidTable& t, std::uint32_t leaf
     } else {
         return cpuid_zero_answer;
     }
-    if (slot->count == 1) return t.answers[slot->first]; // the leaf has no subleaves
+    if (!slot->indexed) return slot->count != 0 ? t.answers[slot->first] : cpuid_zero_answer;
     return subleaf < slot->count ? t.answers[slot->first + subleaf] : cpuid_zero_answer;
 }
 

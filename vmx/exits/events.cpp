@@ -3,6 +3,7 @@
 // Metronome has no answer for. Also the names of the ways a guest can stop.
 #include "vmx/arch/interruption.hpp"
 #include "vmx/arch/x86.hpp"
+#include "vmx/devices/pc.hpp"
 #include "vmx/exits/exit_helpers.hpp"
 #include "vmx/lib/text.hpp"
 #include "vmx/run/platform.hpp"
@@ -20,6 +21,7 @@ const char* stop_reason_key(StopReason reason) {
     case StopReason::unhandled_exit: return "unhandled_exit";
     case StopReason::hypervisor_error: return "hypervisor_error";
     case StopReason::halted_forever: return "halted_forever";
+    case StopReason::reboot: return "reboot";
     }
     return "unknown";
 }
@@ -39,7 +41,18 @@ ExitOutcome handle_hlt(Vcpu& guest) {
     // processor at once: the guest does not halt (KVM's kvm_skip_emulated_instruction does the same).
     if ((vmcs::read(Field::guest_pending_debug_exceptions) & pending_debug::single_step) != 0)
         return ExitOutcome::resume;
+    // A Linux guest with an interrupt already pending (its `sti; hlt` idle raced with one) is
+    // woken by it at once: the fast path injects it.
+    if (guest.pc != nullptr && pc_pending_vector(*guest.pc) >= 0) return ExitOutcome::resume;
     return ExitOutcome::halted;
+}
+
+ExitOutcome handle_interrupt_window(Vcpu& guest) {
+    // The guests of guest/ABI.md wait for the window with a tick the scheduler holds: the run
+    // loop injects it. A Linux guest's PC holds its own requests: injected here.
+    if (guest.pc == nullptr) return ExitOutcome::interrupt_window;
+    deliver_pc_interrupt(guest);
+    return ExitOutcome::resume;
 }
 
 ExitOutcome handle_ept_violation(Vcpu& guest) {
@@ -56,6 +69,7 @@ ExitOutcome handle_exception_or_nmi(Vcpu& guest) {
         // A host NMI while the guest ran ("NMI exiting"): the firmware has no use for it here,
         // and it must not reach the guest's IDT. Counted, then dropped.
         ++guest.counters.host_interrupts;
+        reinject_interrupted_event();
         return ExitOutcome::resume;
     }
     // The exception bitmap is empty, so this is unexpected; reflect the event unchanged.
@@ -70,6 +84,7 @@ ExitOutcome handle_external_interrupt(Vcpu& guest) {
     const auto info = static_cast<std::uint32_t>(vmcs::read(Field::exit_interruption_info));
     ++guest.counters.host_interrupts;
     if ((info & interruption_bits::valid) != 0) platform::end_of_interrupt();
+    reinject_interrupted_event();
     return ExitOutcome::resume;
 }
 

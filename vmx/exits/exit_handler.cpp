@@ -64,7 +64,7 @@ inline ExitOutcome dispatch(Vcpu& guest, RootTicks*& root) {
     case exit_reason::xsetbv: return handle_xsetbv(guest);
     case exit_reason::preemption_timer: return ExitOutcome::preempted;
     case exit_reason::hlt: return handle_hlt(guest);
-    case exit_reason::interrupt_window: return ExitOutcome::interrupt_window;
+    case exit_reason::interrupt_window: return handle_interrupt_window(guest);
     case exit_reason::ept_violation: return handle_ept_violation(guest);
     case exit_reason::exception_or_nmi: return handle_exception_or_nmi(guest);
     case exit_reason::external_interrupt: return handle_external_interrupt(guest);
@@ -112,6 +112,7 @@ int exit_fast(Vcpu& guest) {
     RootTicks* root = nullptr;
     const ExitOutcome outcome = dispatch(guest, root);
     if (outcome == ExitOutcome::resume) {
+        if (guest.pc != nullptr) deliver_pc_interrupt(guest); // what the exit raised, or the window
         const std::uint64_t now = platform::rdtsc();
         if (now < guest.fast.deadline) {
             // Nothing for the scheduler to decide before the deadline: the slice goes on. The

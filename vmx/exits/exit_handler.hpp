@@ -21,6 +21,8 @@ enum class ExitOutcome : std::uint8_t {
     yielded,           // VMCALL yield
     interrupt_window,  // the guest can take an interrupt now
     stopped,           // the guest never runs again; Vcpu::stop says why
+    timer_changed,     // handled, and the guest reprogrammed its own timer: the scheduler must know
+    ready,             // handled: the guest said its workload started (the measurement window)
 };
 
 // Handles the exit that just happened on `guest` (its VMCS is current) and counts it.

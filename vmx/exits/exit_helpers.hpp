@@ -39,14 +39,35 @@ ExitOutcome handle_msr(Vcpu& guest, std::uint16_t reason);     // msr.cpp: RDMSR
 ExitOutcome handle_cr_access(Vcpu& guest);                     // cr_access.cpp
 ExitOutcome handle_xsetbv(Vcpu& guest);                        // xsetbv.cpp
 ExitOutcome handle_hlt(Vcpu& guest);                           // events.cpp
+ExitOutcome handle_interrupt_window(Vcpu& guest);              // events.cpp
 ExitOutcome handle_ept_violation(Vcpu& guest);                 // events.cpp
 ExitOutcome handle_exception_or_nmi(Vcpu& guest);              // events.cpp
 ExitOutcome handle_external_interrupt(Vcpu& guest);            // events.cpp
 ExitOutcome handle_entry_failure(Vcpu& guest, const ExitReason& reason); // events.cpp
 ExitOutcome stop_unhandled(Vcpu& guest, std::uint16_t reason); // events.cpp
 
-// OUT of `size` bytes of `value` to `port`: the console port prints, every other port drops it.
-void io_out_value(Vcpu& guest, std::uint16_t port, std::uint64_t value, unsigned size);
+// Interrupt-window exiting on or off for the current guest (written only when it changes).
+void set_interrupt_window(Vcpu& guest, bool on);                 // interrupts.cpp
+// The event an exit interrupted the delivery of (IDT-vectoring information) is set up for
+// injection again, so the guest does not lose it.
+void reinject_interrupted_event();
+// The guest can take an external interrupt at the coming entry.
+bool guest_can_take_interrupt();
+// A Linux guest: injects its virtual PC's pending interrupt if it can take it now, else arms an
+// interrupt-window exit for it (or disarms the window when nothing is pending). True: injected.
+bool deliver_pc_interrupt(Vcpu& guest);
+// A Linux guest's TSC now (the host's plus its offset), and its APIC timer's due time as a host
+// TSC value (~0: not armed).
+std::uint64_t guest_tsc_now(const Vcpu& guest);
+std::uint64_t pc_timer_due_host(const Vcpu& guest);
+// Its APIC timer's due time has come: the timer's interrupt is requested (unless masked).
+bool pc_timer_tick(Vcpu& guest);
+
+// OUT of `size` bytes of `value` to `port`: the console port prints, a Linux guest's PC takes
+// its ports, every other port drops it. True when the guest asked its PC to reset.
+bool io_out_value(Vcpu& guest, std::uint16_t port, std::uint64_t value, unsigned size);
+// Stops a guest that asked for a reset (nothing is reset: the report says `reboot`).
+ExitOutcome stop_for_reset(Vcpu& guest, std::uint16_t port, std::uint64_t value);
 // What an IN from a port nobody owns reads: all ones.
 inline constexpr std::uint64_t floating_bus = ~0ull;
 

@@ -1,7 +1,11 @@
-// IN and OUT (SDM "IN—Input From Port", "OUT—Output to Port"): the console port prints, every
-// other port reads all ones (a floating bus) and drops writes. INS/OUTS are in string_io.cpp.
+// IN and OUT (SDM "IN—Input From Port", "OUT—Output to Port"): the console port prints; a Linux
+// guest's other ports go to its virtual PC (vmx/devices/pc.hpp); for the guests of guest/ABI.md
+// every other port reads all ones (a floating bus) and drops writes. INS/OUTS are in
+// string_io.cpp.
 #include "guest/runtime/abi.hpp"
 #include "vmx/devices/console.hpp"
+#include "vmx/devices/pc.hpp"
+#include "vmx/lib/text.hpp"
 #include "vmx/exits/exit_helpers.hpp"
 #include "vmx/vmcs/vmcs_access.hpp"
 
@@ -25,12 +29,22 @@ namespace {
 
 } // namespace
 
-void io_out_value(Vcpu& guest, std::uint16_t port, std::uint64_t value, unsigned size) {
+bool io_out_value(Vcpu& guest, std::uint16_t port, std::uint64_t value, unsigned size) {
     if (port == metronome::abi::console_port) {
         console_out(guest, value, size);
+    } else if (guest.pc != nullptr) {
+        return pc_out(guest, port, size, static_cast<std::uint32_t>(value), guest_tsc_now(guest)) == PcPort::reset;
     } else {
         ++guest.counters.io_writes_dropped;
     }
+    return false;
+}
+
+ExitOutcome stop_for_reset(Vcpu& guest, std::uint16_t port, std::uint64_t value) {
+    FixedText<sizeof(GuestStop::detail)> text;
+    text.str("reboot requested (").hex(value & 0xffu).str(" to port ").hex(port).str("): nothing is reset, the guest stops");
+    stop_guest(guest, StopReason::reboot, exit_reason::io_instruction, text.c_str());
+    return ExitOutcome::stopped;
 }
 
 namespace {
@@ -48,11 +62,18 @@ ExitOutcome handle_io(Vcpu& guest) {
     const std::uint64_t q = vmcs::read(Field::exit_qualification);
     if ((q & io_qualification::string) != 0) return string_io(guest, q);
     const unsigned size = static_cast<unsigned>(q & io_qualification::size_minus_1) + 1;
+    const auto port = static_cast<std::uint16_t>(q >> io_qualification::port_shift);
     if ((q & io_qualification::in) != 0) {
-        guest.regs.rax = io_in_value(guest.regs.rax, size);
-        ++guest.counters.io_reads_all_ones;
-    } else {
-        io_out_value(guest, static_cast<std::uint16_t>(q >> io_qualification::port_shift), guest.regs.rax, size);
+        if (guest.pc != nullptr) {
+            const std::uint64_t mask = size == 4 ? 0xffffffffull : size == 2 ? 0xffffull : 0xffull;
+            const std::uint64_t v = pc_in(guest, port, size, guest_tsc_now(guest));
+            guest.regs.rax = size == 4 ? v : ((guest.regs.rax & ~mask) | v);
+        } else {
+            guest.regs.rax = io_in_value(guest.regs.rax, size);
+            ++guest.counters.io_reads_all_ones;
+        }
+    } else if (io_out_value(guest, port, guest.regs.rax, size)) {
+        return stop_for_reset(guest, port, guest.regs.rax);
     }
     advance_rip();
     return ExitOutcome::resume;

@@ -1,15 +1,80 @@
 // RDMSR, WRMSR and RDPMC. Only MSRs outside the set switched per guest exit (the MSR bitmap,
-// vmx/vmcs/msr_bitmap.hpp): they belong to the host, and a guest touching one gets what a CPU
-// without it would give, #GP(0). Guests have no performance counters (CPUID leaf 0xA reads
-// zero), so RDPMC of any counter is #GP(0) too.
+// vmx/vmcs/msr_bitmap.hpp). For the guests of guest/ABI.md they belong to the host, and touching
+// one gets what a CPU without it would give, #GP(0). A Linux guest's PC answers its local APIC's
+// MSRs (IA32_APIC_BASE, the x2APIC registers, IA32_TSC_DEADLINE) and the few a kernel reads
+// without a fault handler (IA32_MISC_ENABLE, the microcode revision, IA32_FEATURE_CONTROL); every
+// other MSR is #GP(0) for it too, which Linux survives after its early IDT. Guests have no
+// performance counters (CPUID leaf 0xA reads zero), so RDPMC of any counter is #GP(0).
 #include "vmx/arch/interruption.hpp"
+#include "vmx/arch/msr.hpp"
+#include "vmx/devices/pc.hpp"
 #include "vmx/exits/exit_helpers.hpp"
 
 namespace vmx {
+namespace {
 
-ExitOutcome handle_msr(Vcpu& guest, std::uint16_t) {
+ExitOutcome fault(Vcpu& guest) {
     inject_exception(guest, vector::gp, 0);
     return ExitOutcome::resume;
+}
+
+ExitOutcome read_done(Vcpu& guest, std::uint64_t value) {
+    guest.regs.rax = value & 0xffffffffull;
+    guest.regs.rdx = value >> 32;
+    advance_rip();
+    return ExitOutcome::resume;
+}
+
+bool is_apic_msr(std::uint32_t msr) {
+    return (msr >= x2apic::first_msr && msr <= x2apic::last_msr) || msr == msr::ia32_tsc_deadline;
+}
+
+ExitOutcome pc_rdmsr(Vcpu& guest, std::uint32_t msr) {
+    switch (msr) {
+    case msr::ia32_apic_base: return read_done(guest, x2apic::apic_base_value);
+    case msr::ia32_misc_enable: return read_done(guest, msr::misc_enable_fast_strings);
+    case msr::ia32_bios_sign_id: return read_done(guest, 0);
+    // Locked, with VMX off: the kernel then leaves it alone (and VMX is hidden in CPUID).
+    case msr::ia32_feature_control: return read_done(guest, msr::feature_control_lock);
+    default: break;
+    }
+    if (!is_apic_msr(msr)) return fault(guest);
+    std::uint64_t value = 0;
+    if (guest.pc->lapic.read(msr, guest_tsc_now(guest), &value) == MsrAccess::fault) return fault(guest);
+    return read_done(guest, value);
+}
+
+ExitOutcome pc_wrmsr(Vcpu& guest, std::uint32_t msr, std::uint64_t value) {
+    switch (msr) {
+    case msr::ia32_apic_base:
+        // The APIC stays on in x2APIC mode: leaving it (or moving it) is not offered.
+        if (value != x2apic::apic_base_value) return fault(guest);
+        advance_rip();
+        return ExitOutcome::resume;
+    case msr::ia32_misc_enable:
+    case msr::ia32_bios_sign_id: // the kernel writes 0 before reading the revision back
+        advance_rip();
+        return ExitOutcome::resume;
+    default: break;
+    }
+    if (!is_apic_msr(msr)) return fault(guest);
+    const MsrAccess a = guest.pc->lapic.write(msr, value, guest_tsc_now(guest));
+    if (a == MsrAccess::fault) return fault(guest);
+    advance_rip();
+    if (a == MsrAccess::timer) {
+        if (guest.pc->lapic.timer_armed()) ++guest.pc->counters.timer_armed;
+        return ExitOutcome::timer_changed; // the run loop tells the scheduler
+    }
+    return ExitOutcome::resume;
+}
+
+} // namespace
+
+ExitOutcome handle_msr(Vcpu& guest, std::uint16_t reason) {
+    if (guest.pc == nullptr || reason == exit_reason::rdpmc) return fault(guest);
+    const auto msr = static_cast<std::uint32_t>(guest.regs.rcx);
+    if (reason == exit_reason::rdmsr) return pc_rdmsr(guest, msr);
+    return pc_wrmsr(guest, msr, (guest.regs.rdx << 32) | (guest.regs.rax & 0xffffffffull));
 }
 
 } // namespace vmx

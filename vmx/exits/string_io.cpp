@@ -166,7 +166,7 @@ ExitOutcome handle_string_io(Vcpu& guest, const IoExit& io) {
         if (io.in) {
             ++guest.counters.io_reads_all_ones;
         } else {
-            io_out_value(guest, io.port, value, io.size);
+            if (io_out_value(guest, io.port, value, io.size)) return stop_for_reset(guest, io.port, value);
         }
         pointer = (down ? pointer - io.size : pointer + io.size) & mask;
         --remaining;

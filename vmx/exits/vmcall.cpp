@@ -1,4 +1,4 @@
-// VMCALL: Metronome's hypercalls (guest/ABI.md section 7): yield, powerdown, console write.
+// VMCALL: Metronome's hypercalls (guest/ABI.md section 7): yield, powerdown, console write, ready.
 #include "guest/runtime/abi.hpp"
 #include "vmx/devices/console.hpp"
 #include "vmx/exits/exit_helpers.hpp"
@@ -52,6 +52,13 @@ ExitOutcome handle_vmcall(Vcpu& guest) {
         return ExitOutcome::stopped;
     }
     if (call == number(abi::Hypercall::console_write)) return console_write(guest);
+    if (call == number(abi::Hypercall::ready)) {
+        guest.regs.rax = abi::hypercall_ok;
+        advance_rip();
+        if (guest.ready) return ExitOutcome::resume;
+        guest.ready = true;
+        return ExitOutcome::ready; // the run loop counts it
+    }
     guest.regs.rax = abi::hypercall_unknown;
     advance_rip();
     return ExitOutcome::resume;

@@ -33,6 +33,15 @@ bool inside(std::uint64_t offset, std::uint64_t length, std::uint64_t size) {
     return offset <= size && length <= size - offset;
 }
 
+// What one kind of image may contain: where its segments may lie, and by which address.
+struct ElfRules {
+    bool identity = true;      // guest images: p_vaddr == p_paddr (they run identity-mapped)
+    std::uint64_t low = 0;     // every segment inside [low, high) of guest-physical memory
+    std::uint64_t high = 0;
+    const char* low_owner = ""; // what lives below `low`, for the error
+    const char* high_owner = "";
+};
+
 Text refuse(ElfImage& out) {
     out.ok = false;
     out.segment_count = 0;
@@ -76,14 +85,14 @@ bool check_header(const std::uint8_t* b, std::size_t size, ElfImage& out) {
 
 // The PT_LOAD header at `p`, checked on its own; false with the error filled.
 bool check_segment(const std::uint8_t* p, unsigned index, std::size_t size, std::uint64_t memory_size,
-                   ElfImage& out) {
+                   const ElfRules& rules, ElfImage& out) {
     const std::uint64_t offset = read_le(p + phdr::offset, 8);
     const std::uint64_t vaddr = read_le(p + phdr::vaddr, 8);
     const std::uint64_t paddr = read_le(p + phdr::paddr, 8);
     const std::uint64_t filesz = read_le(p + phdr::filesz, 8);
     const std::uint64_t memsz = read_le(p + phdr::memsz, 8);
-    const std::uint64_t low = metronome::abi::image_gpa;
-    const std::uint64_t high = memory_size - metronome::abi::stack_reserve;  // memory_size >= 1 MiB
+    const std::uint64_t low = rules.low;
+    const std::uint64_t high = rules.high;
     if (filesz > memsz) {
         refuse(out).str("segment ").dec(index).str(": file size ").hex(filesz).str(" exceeds its memory size ").hex(memsz);
         return false;
@@ -92,7 +101,7 @@ bool check_segment(const std::uint8_t* p, unsigned index, std::size_t size, std:
         refuse(out).str("segment ").dec(index).str(": its bytes (offset ").hex(offset).str(", ").hex(filesz).str(" bytes) lie outside the ").dec(size).str("-byte file");
         return false;
     }
-    if (vaddr != paddr) {
+    if (rules.identity && vaddr != paddr) {
         refuse(out).str("segment ").dec(index).str(": virtual address ").hex(vaddr).str(" differs from physical ").hex(paddr).str(" (guests run identity-mapped)");
         return false;
     }
@@ -101,11 +110,11 @@ bool check_segment(const std::uint8_t* p, unsigned index, std::size_t size, std:
         return false;
     }
     if (paddr < low) {
-        refuse(out).str("segment ").dec(index).str(": GPA ").hex(paddr).str(" is below ").hex(low).str(", where the hypervisor puts page tables, GDT and start-info page");
+        refuse(out).str("segment ").dec(index).str(": GPA ").hex(paddr).str(" is below ").hex(low).str(", where ").str(rules.low_owner);
         return false;
     }
     if (paddr + memsz > high) {
-        refuse(out).str("segment ").dec(index).str(": GPA ").hex(paddr).str(" + ").hex(memsz).str(" bytes reaches the stack reserve at ").hex(high);
+        refuse(out).str("segment ").dec(index).str(": GPA ").hex(paddr).str(" + ").hex(memsz).str(" bytes reaches ").str(rules.high_owner).str(" at ").hex(high);
         return false;
     }
     ElfSegment& s = out.segments[out.segment_count++];
@@ -143,9 +152,8 @@ bool check_overlaps(ElfImage& out) {
     return true;
 }
 
-} // namespace
-
-void parse_elf_image(const std::uint8_t* bytes, std::size_t size, std::uint64_t memory_size, ElfImage& out) {
+void parse_elf(const std::uint8_t* bytes, std::size_t size, std::uint64_t memory_size, const ElfRules& rules,
+               ElfImage& out) {
     out = ElfImage{};
     if (bytes == nullptr) size = 0;
     if (!check_header(bytes, size, out)) return;
@@ -182,7 +190,7 @@ void parse_elf_image(const std::uint8_t* bytes, std::size_t size, std::uint64_t 
             refuse(out).str("more than ").dec(max_elf_segments).str(" loadable segments");
             return;
         }
-        if (!check_segment(p, i, size, memory_size, out)) return;
+        if (!check_segment(p, i, size, memory_size, rules, out)) return;
     }
     if (out.segment_count == 0) {
         refuse(out).str("no loadable segment");
@@ -199,6 +207,28 @@ void parse_elf_image(const std::uint8_t* bytes, std::size_t size, std::uint64_t 
         }
     }
     refuse(out).str("entry point ").hex(entry).str(" is not inside the loaded bytes of an executable segment");
+}
+
+} // namespace
+
+void parse_elf_image(const std::uint8_t* bytes, std::size_t size, std::uint64_t memory_size, ElfImage& out) {
+    ElfRules rules;
+    rules.low = metronome::abi::image_gpa;
+    rules.high = memory_size > metronome::abi::stack_reserve ? memory_size - metronome::abi::stack_reserve : 0;
+    rules.low_owner = "the hypervisor puts page tables, GDT and start-info page";
+    rules.high_owner = "the stack reserve";
+    parse_elf(bytes, size, memory_size, rules, out);
+}
+
+void parse_elf_kernel(const std::uint8_t* bytes, std::size_t size, std::uint64_t memory_size,
+                      std::uint64_t lowest_gpa, ElfImage& out) {
+    ElfRules rules;
+    rules.identity = false;
+    rules.low = lowest_gpa;
+    rules.high = memory_size;
+    rules.low_owner = "the boot protocol's structures and the legacy first MiB are";
+    rules.high_owner = "the end of the guest's memory";
+    parse_elf(bytes, size, memory_size, rules, out);
 }
 
 bool load_elf_image(std::uint8_t* memory, std::uint64_t memory_size, const std::uint8_t* bytes, std::size_t size,

@@ -52,6 +52,13 @@ struct ElfImage {
 void parse_elf_image(const std::uint8_t* bytes, std::size_t size, std::uint64_t memory_size,
                      ElfImage& out);
 
+// The same for an operating-system kernel's ELF (a Linux vmlinux): segments are placed by their
+// physical address (p_paddr; the kernel is linked for its own virtual addresses) inside
+// [lowest_gpa, memory_size), and the entry point is a physical address inside an executable
+// segment. The other checks are those of guest images.
+void parse_elf_kernel(const std::uint8_t* bytes, std::size_t size, std::uint64_t memory_size,
+                      std::uint64_t lowest_gpa, ElfImage& out);
+
 // Copies every accepted segment's file bytes to its GPA and zeroes the rest of its memory size
 // (.bss). `image` must come from parse_elf_image on the same bytes and memory size; returns false
 // (and writes nothing) otherwise.

@@ -39,6 +39,16 @@ void put_tss_descriptor(std::uint8_t* p, std::uint64_t base, std::uint32_t limit
 
 namespace abi = metronome::abi;
 
+void write_guest_gdt(std::uint8_t* memory) {
+    zero(memory + abi::gdt_gpa, abi::gdt_limit + 1);
+    zero(memory + abi::tss_gpa, abi::tss_limit + 1);
+    put_u64(memory + abi::gdt_gpa + abi::code_selector, code64_descriptor);
+    put_u64(memory + abi::gdt_gpa + abi::data_selector, data_descriptor);
+    put_tss_descriptor(memory + abi::gdt_gpa + abi::tss_selector, abi::tss_gpa, abi::tss_limit);
+    // No I/O permission bitmap: its offset points past the TSS limit.
+    memory[abi::tss_gpa + 0x66] = static_cast<std::uint8_t>(abi::tss_limit + 1);
+}
+
 bool prepare_guest_memory(std::uint8_t* memory, std::uint64_t memory_size,
                           const GuestIdentity& identity, const char** reason) {
     if (memory_size < abi::min_memory_size || memory_size > abi::max_memory_size || memory_size % (1u << 20) != 0) {
@@ -63,11 +73,7 @@ bool prepare_guest_memory(std::uint8_t* memory, std::uint64_t memory_size,
         }
     }
 
-    put_u64(memory + abi::gdt_gpa + abi::code_selector, code64_descriptor);
-    put_u64(memory + abi::gdt_gpa + abi::data_selector, data_descriptor);
-    put_tss_descriptor(memory + abi::gdt_gpa + abi::tss_selector, abi::tss_gpa, abi::tss_limit);
-    // No I/O permission bitmap: its offset points past the TSS limit.
-    memory[abi::tss_gpa + 0x66] = static_cast<std::uint8_t>(abi::tss_limit + 1);
+    write_guest_gdt(memory);
 
     using Info = abi::StartInfo;
     std::uint8_t* info = memory + abi::start_info_gpa;

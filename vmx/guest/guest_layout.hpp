@@ -26,6 +26,10 @@ struct GuestEntryState {
     std::uint64_t gdt_base, tss_base;
 };
 
+// The GDT (null, 64-bit code, data, busy TSS) and the TSS at the ABI's addresses: what VM entry
+// loads the guest's segments from. Linux guests get the same.
+void write_guest_gdt(std::uint8_t* memory);
+
 // Fills the page tables, GDT, TSS and start-info page; returns false (and says why) when the
 // memory size is not a whole number of MiB within the supported range.
 bool prepare_guest_memory(std::uint8_t* memory, std::uint64_t memory_size,

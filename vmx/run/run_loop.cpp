@@ -5,6 +5,7 @@
 #include "vmx/arch/x86.hpp"
 #include "vmx/caps/controls.hpp"
 #include "vmx/exits/exit_handler.hpp"
+#include "vmx/exits/exit_helpers.hpp"
 #include "vmx/guest/guest_paging.hpp"
 #include "vmx/lib/text.hpp"
 #include "vmx/vmcs/preemption_timer.hpp"
@@ -13,13 +14,6 @@
 namespace vmx {
 namespace {
 
-void set_interrupt_window(Vcpu& guest, bool on) {
-    if (guest.window_armed == on) return;
-    const std::uint64_t primary = vmcs::read(Field::primary_processor_based_controls);
-    vmcs::write(Field::primary_processor_based_controls,
-                on ? (primary | proc::interrupt_window_exiting) : (primary & ~std::uint64_t{proc::interrupt_window_exiting}));
-    guest.window_armed = on;
-}
 
 // A single-step trap is pending (the guest runs with RFLAGS.TF = 1): VM entry must deliver the
 // #DB first, as traps on the previous instruction come before interrupts (SDM "Priority Among
@@ -68,22 +62,6 @@ bool try_inject_tick(Vcpu& guest) {
     return true;
 }
 
-// An exit in the middle of delivering an event leaves the event in the IDT-vectoring field;
-// it must be injected again or the guest loses it (SDM "Information for VM Exits That Occur
-// During Event Delivery"). Exits caused by instructions never occur during event delivery, so
-// the fast path never needs this.
-void reinject_interrupted_event() {
-    const auto info = static_cast<std::uint32_t>(vmcs::read(Field::idt_vectoring_info));
-    if ((info & interruption_bits::valid) == 0) return;
-    if ((vmcs::read(Field::entry_interruption_info) & interruption_bits::valid) != 0) return;
-    vmcs::write(Field::entry_interruption_info, info & ~interruption_bits::nmi_unblocking_due_to_iret);
-    const DecodedInterruption d = decode_interruption_info(info);
-    if (d.has_error_code) vmcs::write(Field::entry_exception_error_code, vmcs::read(Field::idt_vectoring_error_code));
-    if (d.type == InterruptionType::software_interrupt || d.type == InterruptionType::software_exception ||
-        d.type == InterruptionType::privileged_software_exception) {
-        vmcs::write(Field::entry_instruction_length, vmcs::read(Field::exit_instruction_length));
-    }
-}
 
 ExitCause cause_of(ExitOutcome outcome) {
     switch (outcome) {
@@ -94,6 +72,8 @@ ExitCause cause_of(ExitOutcome outcome) {
     case ExitOutcome::yielded: return ExitCause::yielded;
     case ExitOutcome::stopped: return ExitCause::dead;
     case ExitOutcome::resume:
+    case ExitOutcome::timer_changed:
+    case ExitOutcome::ready:
     case ExitOutcome::interrupt_window: return ExitCause::handled;
     }
     return ExitCause::handled;
@@ -104,6 +84,15 @@ void stop_failed_entry(Vcpu& guest, const EntryResult& r) {
     describe_failed_entry(guest.launched, r, text);
     stop_guest(guest, StopReason::entry_failure, 0, text.c_str());
     guest.stop.code = r.vm_instruction_error;
+}
+
+// Opens the window when every guest has arrived: the books as they stand are its zero.
+void open_window(MeasurementWindow& w, const Scheduler& scheduler, std::size_t count) {
+    w.opened = true;
+    w.start = scheduler.charged_until();
+    w.closes_at = w.start + w.measure_ticks;
+    w.run_at_open = scheduler.run_stats();
+    for (std::size_t g = 0; g < count; ++g) w.at_open[g] = scheduler.guest_stats(g);
 }
 
 } // namespace
@@ -127,17 +116,25 @@ void run_guests(Scheduler& scheduler, Vcpu* guests, std::size_t count, const Run
     // resume_at (GuestCounters::root_ticks); dropped when the CPU idles in between.
     RootTicks* root_slot = nullptr;
     std::uint64_t root_since = 0;
+    MeasurementWindow* window = options.window != nullptr && options.window->measure_ticks != 0 ? options.window : nullptr;
+    std::size_t arrived = 0; // guests ready for the window (or stopped)
     for (Vcpu* g = guests; g != guests + count; ++g) {
         g->fast.timer_rate = options.timer_rate;
         g->fast.timer_limit = options.timer_limit;
         g->fast.timer_saved = options.timer_saved;
+        if (g->pc == nullptr) g->ready = true;
+        if (g->ready) ++arrived;
     }
     for (;;) {
-        const Decision d = scheduler.next(platform::rdtsc());
+        const std::uint64_t now = platform::rdtsc();
+        if (window != nullptr && window->opened && now >= window->closes_at) break;
+        const Decision d = scheduler.next(now);
         if (d.kind == DecisionKind::finished) break;
+        if (window != nullptr && !window->opened && arrived == count) open_window(*window, scheduler, count);
+        const std::uint64_t closes_at = window != nullptr ? window->closes_at : ~0ull;
         if (d.kind == DecisionKind::idle) {
             root_slot = nullptr;
-            platform::idle_until(d.idle_until);
+            platform::idle_until(d.idle_until < closes_at ? d.idle_until : closes_at);
             continue;
         }
         if (d.guest >= count) break; // cannot happen with a consistent scheduler
@@ -146,6 +143,10 @@ void run_guests(Scheduler& scheduler, Vcpu* guests, std::size_t count, const Run
             if (!platform::switch_to(current, guest)) {
                 stop_guest(guest, StopReason::hypervisor_error, 0, "VMPTRLD of its VMCS failed");
                 scheduler.on_exit(d.guest, platform::rdtsc(), ExitCause::dead);
+                if (!guest.ready) {
+                    guest.ready = true;
+                    ++arrived;
+                }
                 current = nullptr;
                 continue;
             }
@@ -153,18 +154,36 @@ void run_guests(Scheduler& scheduler, Vcpu* guests, std::size_t count, const Run
         }
         platform::background();
         bool injected = false;
-        if (d.inject_tick) {
-            injected = try_inject_tick(guest);
+        std::uint64_t deadline = d.timer_deadline < closes_at ? d.timer_deadline : closes_at;
+        if (guest.pc != nullptr) {
+            // A Linux guest: a due tick is its APIC timer's expiry, and its virtual PC decides
+            // what to inject.
+            if (d.inject_tick) {
+                pc_timer_tick(guest);
+                injected = true; // it reached the guest's APIC
+                const std::uint64_t next = pc_timer_due_host(guest);
+                scheduler.set_timer(d.guest, next);
+                if (next < deadline) deadline = next;
+            }
+            const bool delivered = deliver_pc_interrupt(guest);
+            if (d.resume_halted) {
+                const bool wake = delivered || halt_is_over(guest);
+                vmcs::write(Field::guest_activity_state, wake ? activity::active : activity::hlt);
+            }
         } else {
-            set_interrupt_window(guest, false);
+            if (d.inject_tick) {
+                injected = try_inject_tick(guest);
+            } else {
+                set_interrupt_window(guest, false);
+            }
+            const bool wake = d.resume_halted && !injected && halt_is_over(guest);
+            if (d.resume_halted && !injected && !wake) vmcs::write(Field::guest_activity_state, activity::hlt);
+            if (injected || wake) vmcs::write(Field::guest_activity_state, activity::active);
         }
-        const bool wake = d.resume_halted && !injected && halt_is_over(guest);
-        if (d.resume_halted && !injected && !wake) vmcs::write(Field::guest_activity_state, activity::hlt);
-        if (injected || wake) vmcs::write(Field::guest_activity_state, activity::active);
 
         const std::uint64_t entry = platform::rdtsc();
-        vmcs::write(Field::vmx_preemption_timer_value, timer_value_for(entry, d.timer_deadline, options));
-        guest.fast.deadline = d.timer_deadline;
+        vmcs::write(Field::vmx_preemption_timer_value, timer_value_for(entry, deadline, options));
+        guest.fast.deadline = deadline;
         guest.fast.root_ticks = 0;
         const std::uint64_t resume_at = platform::rdtsc();
         scheduler.on_reentry(d.guest, resume_at, injected);
@@ -175,6 +194,10 @@ void run_guests(Scheduler& scheduler, Vcpu* guests, std::size_t count, const Run
         if (!r.exited) {
             stop_failed_entry(guest, r);
             scheduler.on_exit(d.guest, platform::rdtsc(), ExitCause::dead, guest.fast.root_ticks);
+            if (!guest.ready) {
+                guest.ready = true;
+                ++arrived;
+            }
             continue;
         }
         guest.launched = true;
@@ -183,9 +206,15 @@ void run_guests(Scheduler& scheduler, Vcpu* guests, std::size_t count, const Run
         root_since = guest.fast.exit_tsc;
         const auto outcome = static_cast<ExitOutcome>(guest.fast.outcome);
         if (outcome != ExitOutcome::stopped) reinject_interrupted_event();
+        if (outcome == ExitOutcome::timer_changed) scheduler.set_timer(d.guest, pc_timer_due_host(guest));
         scheduler.on_exit(d.guest, guest.fast.exit_tsc, cause_of(outcome), guest.fast.root_ticks);
+        if (outcome == ExitOutcome::ready || (outcome == ExitOutcome::stopped && !guest.ready)) {
+            guest.ready = true;
+            ++arrived;
+        }
     }
     scheduler.end(platform::rdtsc());
+    if (window != nullptr && window->opened) window->end = scheduler.charged_until();
 }
 
 } // namespace vmx

@@ -9,6 +9,7 @@
 #include "vmx/lib/text.hpp"
 #include "vmx/run/platform.hpp"
 #include "vmx/run/vcpu.hpp"
+#include "vmx/run/window.hpp"
 #include "vmx/sched/scheduler.hpp"
 
 namespace vmx {
@@ -17,6 +18,7 @@ struct RunOptions {
     unsigned timer_rate = 0;                 // IA32_VMX_MISC[4:0]
     std::uint32_t timer_limit = 0xffffffffu; // erratum cap (vmx/vmcs/preemption_timer.hpp), or all ones
     bool timer_saved = false;                // "save VMX-preemption timer value" is on
+    MeasurementWindow* window = nullptr;     // where the run measures, if not the whole run
 };
 
 // Preemption-timer value that fires at `deadline` or at most one timer unit later: rounding up

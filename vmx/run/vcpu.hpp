@@ -23,6 +23,7 @@ enum class StopReason : std::uint8_t {
     unhandled_exit,      // an exit Metronome has no answer for
     hypervisor_error,    // a VMX instruction failed while serving this guest
     halted_forever,      // trapped HLT with RFLAGS.IF = 0: nothing can ever wake it
+    reboot,              // a Linux guest asked its PC to reset (nothing is reset)
 };
 
 const char* stop_reason_key(StopReason reason);
@@ -113,6 +114,8 @@ struct FastPath {
     std::uint8_t reload = 0;
 };
 
+struct PcPlatform; // vmx/devices/pc.hpp
+
 struct Vcpu {
     GuestRegisters regs{};          // first: vm_entry.S addresses it by offset
     std::uint64_t host_rsp = 0;     // the HOST_RSP its VMCS holds (vm_entry.S writes it on change)
@@ -123,6 +126,7 @@ struct Vcpu {
     bool yield_on_hlt = false;
     bool launched = false;          // VMLAUNCH done: the next entry is VMRESUME
     bool window_armed = false;      // interrupt-window exiting is on for a pending tick
+    bool ready = false;             // it made the `ready` hypercall (or needs none: not Linux)
     std::uint64_t vmcs_physical = 0;
     std::uint64_t eptp = 0;
     std::uint8_t* extended_state = nullptr; // XSAVE (64-byte aligned) or FXSAVE area
@@ -131,6 +135,8 @@ struct Vcpu {
     SwitchedState switched{};
     FastPath fast{};
     const CpuidTable* cpuid = &no_cpuid_answers; // its answers to CPUID, computed at set-up
+    PcPlatform* pc = nullptr;       // a Linux guest's virtual PC; null for guests of guest/ABI.md
+    std::uint64_t tsc_offset = 0;   // its TSC minus the host's (mod 2^64): 0 unless `tsc = own`
     GuestCapacity capacity{};
     GuestStop stop{};
     ConsoleBuffer console{};

@@ -100,6 +100,7 @@ void Scheduler::start(std::uint64_t now) {
     mark_ = now;
     timeline_.reset(now, params_.timeline_ticks);
     run_end_ = params_.duration_ticks == 0 ? kForever : sat_add(now, params_.duration_ticks);
+    ticks_.clear(); // a timer set before the start is forgotten, as next_due is below
     for (std::size_t g = 0; g < count_; ++g) {
         GuestRuntime& r = guests_[g];
         // Ticks are anchored to the start of the run, not to entries: the guest's clock keeps
@@ -143,7 +144,8 @@ void Scheduler::advance_ticks(std::uint64_t t) {
         const std::size_t g = ticks_.top();
         GuestRuntime& r = guests_[g];
         const std::uint64_t period = r.p.tick_period_ticks;
-        const std::uint64_t n = (t - r.next_due) / period + 1; // ticks due in (last, t]
+        // Periodic: the ticks due in (last, t]; a one-shot timer (set_timer) is one.
+        const std::uint64_t n = period == 0 ? 1 : (t - r.next_due) / period + 1;
         GuestStats& s = stats_[g];
         s.ticks_due += n;
         // At most one pending tick per guest, like a real interrupt controller's request bit:
@@ -156,7 +158,7 @@ void Scheduler::advance_ticks(std::uint64_t t) {
             r.pending_due = r.next_due;
             s.ticks_coalesced += n - 1;
         }
-        r.next_due = sat_add(r.next_due, n * period);
+        r.next_due = period == 0 ? kForever : sat_add(r.next_due, n * period);
         if (r.next_due == kForever) {
             ticks_.erase(g);
         } else {
@@ -164,6 +166,21 @@ void Scheduler::advance_ticks(std::uint64_t t) {
         }
         if (!was_pending) place(g, t); // a halted guest's tick makes it runnable
     }
+}
+
+void Scheduler::set_timer(std::size_t g, std::uint64_t due) {
+    if (g >= count_ || guests_[g].p.tick_period_ticks != 0) {
+        ++run_.protocol_errors; // one-shot timers are for guests without a periodic tick
+        return;
+    }
+    guests_[g].next_due = due;
+    if (!alive(g)) return; // its timer can never fire
+    if (due == kForever) {
+        ticks_.erase(g);
+    } else {
+        ticks_.set(g, due);
+    }
+    place(g, mark_); // a halted guest now wakes at `due`, or never
 }
 
 void Scheduler::charge_owner(std::uint64_t to, std::uint64_t GuestStats::*bucket) {

@@ -130,8 +130,17 @@ class Scheduler {
     // path handled and resumed without a decision (vmx/exits/exit_handler.hpp); they are the
     // guest's `hypervisor` time, the rest of the interval is `ran`.
     void on_exit(std::size_t guest, std::uint64_t t_exit, ExitCause cause, std::uint64_t root_inside = 0);
+    // A guest without a periodic tick (tick_period_ticks 0) programs its own timer: its next
+    // interrupt falls due at TSC `due` (kForever: none), once. It is a tick like the periodic
+    // ones from then on: it ends the guest's slice where it falls inside it, wakes it from a
+    // trapped HLT, and is counted due, injected or coalesced, with its latency.
+    void set_timer(std::size_t guest, std::uint64_t due);
     // Closes the run at `now`: the open slice ends, halted guests stop counting.
     void end(std::uint64_t now);
+
+    // Every tick before this TSC value is charged somewhere (a guest's books, idle or switching):
+    // books read together with it add up to it exactly.
+    std::uint64_t charged_until() const { return mark_; }
 
     // Guest indices passed to the accessors below must be < guest_count().
     std::size_t guest_count() const { return count_; }

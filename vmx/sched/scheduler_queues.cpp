@@ -28,12 +28,14 @@ void Scheduler::place(std::size_t g, std::uint64_t t) {
     if (!alive(g)) {
         q = params_.on_guest_exit == OnGuestExit::reserve ? Queue::run : Queue::none;
     } else if (blocked(g)) {
-        q = r.next_due == kForever ? Queue::never : Queue::wake; // its next tick does not move while it waits
+        q = r.next_due == kForever ? Queue::never : Queue::wake;
     } else if (r.budget != 0 && r.used >= r.budget && t < r.period_end) {
         q = Queue::refill;
     }
     if (q == r.queue) {
-        if (q == Queue::refill) refills_.set(g, r.period_end); // its period may have moved
+        // Its period may have moved (a charge past its end), or its timer (set_timer).
+        if (q == Queue::refill) refills_.set(g, r.period_end);
+        if (q == Queue::wake) wakes_.set(g, r.next_due);
         return;
     }
     leave_queue(g);
