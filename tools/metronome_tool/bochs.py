@@ -8,7 +8,7 @@ import shutil
 import string
 import time
 
-from . import emulator, esp, paths
+from . import config, emulator, esp, paths
 
 DEFAULT_IPS = 50_000_000  # TSC ticks per emulated second; see tools/bochsrc.in
 DEFAULT_CPU = "corei7_skylake_x"
@@ -36,7 +36,7 @@ def prepare(work_dir, efi, config_text, ips=DEFAULT_IPS, files=None, cpu_model=D
     for old in ("serial.txt", "bochs.log"):
         (work_dir / old).unlink(missing_ok=True)
     esp.make_esp(work_dir / "esp.img", efi, {**(files or {}), "metronome.cfg": config_text})
-    bochsrc = write_bochsrc(work_dir, ips=ips, cpu_model=cpu_model)
+    bochsrc = write_bochsrc(work_dir, ips=ips, cpu_model=cpu_model, megs=config.memory_megs(config_text))
     # The built-in debugger stops before the first instruction: continue, and quit if the
     # simulation ever drops back to the prompt.
     (work_dir / "cont.rc").write_text("c\nquit\n")
