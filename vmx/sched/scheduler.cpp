@@ -164,7 +164,7 @@ void Scheduler::advance_ticks(std::uint64_t t) {
         } else {
             ticks_.set(g, r.next_due);
         }
-        if (!was_pending) place(g, t); // a halted guest's tick makes it runnable
+        if (!was_pending && s.activity == Activity::halted_trapped) place(g, t); // it was halted: runnable now
     }
 }
 
@@ -259,16 +259,6 @@ void Scheduler::charge_exit_handling(std::uint64_t now) {
     q_.end = now;
 }
 
-// A quantum of `length` for guest g, less what it owes for earlier overruns (at most all but one
-// tick of it; the rest waits for the next one).
-std::uint64_t Scheduler::pay_debt(std::size_t g, std::uint64_t length) {
-    GuestRuntime& r = guests_[g];
-    if (r.debt == 0 || length <= 1) return length;
-    const std::uint64_t pay = r.debt < length - 1 ? r.debt : length - 1;
-    r.debt -= pay;
-    return length - pay;
-}
-
 Decision Scheduler::next(std::uint64_t now) {
     if (!run_.started) start(now);
     Decision d;
@@ -281,9 +271,9 @@ Decision Scheduler::next(std::uint64_t now) {
         phase_ = Phase::root;
     }
     entering_ = kNoGuest;
-    advance_ticks(now);
-    settle_idle(now);
-    charge_exit_handling(now);
+    if (ticks_due(now)) advance_ticks(now);
+    if (phase_ == Phase::idle) settle_idle(now);
+    if (handled_exit_) charge_exit_handling(now);
     d = choose(now);
     run_.end = mark_;
     return d;
@@ -357,7 +347,7 @@ void Scheduler::on_reentry(std::size_t guest, std::uint64_t t_entry, bool inject
         return;
     }
     t_entry = sanitize(t_entry);
-    advance_ticks(t_entry);
+    if (ticks_due(t_entry)) advance_ticks(t_entry);
     if (owner_ == guest && slice_begun_) {
         charge_owner(t_entry, &GuestStats::hypervisor);
     } else {
@@ -370,6 +360,7 @@ void Scheduler::on_reentry(std::size_t guest, std::uint64_t t_entry, bool inject
     }
     GuestRuntime& r = guests_[guest];
     GuestStats& s = stats_[guest];
+    const Activity before = s.activity;
     if (injected_tick) {
         if (!r.tick_pending || !entering_inject_) {
             ++run_.protocol_errors; // nothing was asked to be injected
@@ -387,7 +378,7 @@ void Scheduler::on_reentry(std::size_t guest, std::uint64_t t_entry, bool inject
         s.activity = Activity::halted_native;
         s.halted_observable = false;
     }
-    place(guest, t_entry);
+    if (s.activity != before) place(guest, t_entry); // only its activity can move it here
     entering_ = kNoGuest;
     phase_ = Phase::guest;
     run_.end = mark_;
@@ -399,23 +390,14 @@ void Scheduler::on_exit(std::size_t guest, std::uint64_t t_exit, ExitCause cause
         return;
     }
     if (phase_ != Phase::guest || guest != owner_) {
-        // Outside guest mode only a death can be reported: the shell gives up on a guest it
-        // could not make current (VMPTRLD failed). No time was spent in guest mode.
-        if (cause != ExitCause::dead || phase_ == Phase::guest || !alive(guest)) {
-            ++run_.protocol_errors;
-            return;
-        }
-        t_exit = sanitize(t_exit);
-        ++stats_[guest].exits[static_cast<std::size_t>(ExitCause::dead)];
-        if (entering_ == guest) entering_ = kNoGuest;
-        guest_died(guest, t_exit);
-        run_.end = mark_;
+        died_outside_guest_mode(guest, t_exit, cause);
         return;
     }
     t_exit = sanitize(t_exit);
     charge_guest_mode(t_exit, root_inside);
     phase_ = Phase::root;
     GuestStats& s = stats_[guest];
+    const Activity before = s.activity;
     const auto index = static_cast<std::size_t>(cause);
     if (index < kExitCauseCount) ++s.exits[index];
     switch (cause) {
@@ -442,7 +424,21 @@ void Scheduler::on_exit(std::size_t guest, std::uint64_t t_exit, ExitCause cause
         guest_died(guest, t_exit);
         break;
     }
-    if (cause != ExitCause::dead) place(guest, t_exit);
+    if (cause != ExitCause::dead && s.activity != before) place(guest, t_exit); // a halt, or its end
+    run_.end = mark_;
+}
+
+// Outside guest mode only a death can be reported: the shell gives up on a guest it could not
+// make current (VMPTRLD failed). No time was spent in guest mode.
+void Scheduler::died_outside_guest_mode(std::size_t guest, std::uint64_t t, ExitCause cause) {
+    if (cause != ExitCause::dead || phase_ == Phase::guest || !alive(guest)) {
+        ++run_.protocol_errors;
+        return;
+    }
+    t = sanitize(t);
+    ++stats_[guest].exits[static_cast<std::size_t>(ExitCause::dead)];
+    if (entering_ == guest) entering_ = kNoGuest;
+    guest_died(guest, t);
     run_.end = mark_;
 }
 

@@ -202,6 +202,9 @@ class Scheduler {
     // scheduler.cpp: protocol and accounting.
     void start(std::uint64_t now);
     std::uint64_t sanitize(std::uint64_t t);
+    // A tick falls due by t (only ticks due before the end of the run count): advance_ticks has
+    // work. Inline, so that a decision without a tick due pays one comparison.
+    bool ticks_due(std::uint64_t t) const { return ticks_.top_time() <= (t < run_end_ ? t : run_end_ - 1); }
     void advance_ticks(std::uint64_t t);
     void settle_idle(std::uint64_t now);
     void charge_exit_handling(std::uint64_t now);
@@ -214,6 +217,7 @@ class Scheduler {
     Decision decide_run(std::size_t g, std::uint64_t now);
     Decision decide_idle(std::size_t on_behalf, std::uint64_t until, std::uint64_t now);
     Decision decide_finished(std::uint64_t now);
+    [[gnu::cold]] void died_outside_guest_mode(std::size_t guest, std::uint64_t t, ExitCause cause);
 
     // scheduler_policy.cpp: who owns the CPU.
     Decision choose(std::uint64_t now);

@@ -34,6 +34,16 @@ void add_usage(std::uint64_t& period_end, std::uint64_t& used, std::uint64_t per
 
 } // namespace
 
+// A quantum of `length` for guest g, less what it owes for earlier overruns (at most all but one
+// tick of it; the rest waits for the next one).
+inline std::uint64_t Scheduler::pay_debt(std::size_t g, std::uint64_t length) {
+    GuestRuntime& r = guests_[g];
+    if (r.debt == 0 || length <= 1) return length;
+    const std::uint64_t pay = r.debt < length - 1 ? r.debt : length - 1;
+    r.debt -= pay;
+    return length - pay;
+}
+
 void Scheduler::charge_budget(std::size_t g, std::uint64_t from, std::uint64_t to) {
     GuestRuntime& r = guests_[g];
     if (r.budget == 0) return;
