@@ -20,17 +20,37 @@ namespace boot {
 extern std::uint64_t efi_main_tsc; // boot/efi_main.cpp
 namespace {
 
-// Every allocation of the run, so all of it goes back to the firmware afterwards.
+// Every allocation of the run, so all of it goes back to the firmware afterwards: as many as
+// run_session makes for the most guests.
 struct Allocation {
     EFI_PHYSICAL_ADDRESS address;
     UINTN pages;
 };
-constexpr std::size_t max_allocations = 512;
+constexpr std::size_t max_allocations = vmx::hw::max_session_allocations;
 Allocation allocations[max_allocations];
 std::size_t allocation_count = 0;
 
-constexpr std::size_t report_capacity = 256 * 1024;
-char report_bytes[report_capacity];
+// The report's buffer: pages of the firmware's, as many as the longest report of this run's
+// guests takes (vmx/report/report.hpp), taken after the run's own memory went back.
+struct ReportBuffer {
+    EFI_PHYSICAL_ADDRESS address = 0;
+    UINTN pages = 0;
+    std::size_t bytes = 0;
+};
+
+ReportBuffer allocate_report(std::size_t guests) {
+    ReportBuffer b;
+    b.bytes = vmx::report_capacity(guests);
+    const UINTN pages = (b.bytes + 4095) / 4096;
+    EFI_BOOT_SERVICES* bs = firmware.system_table->BootServices;
+    if (failed(efi_call(bs->AllocatePages, AllocateAnyPages, EfiLoaderData, pages, &b.address))) return ReportBuffer{};
+    b.pages = pages;
+    return b;
+}
+
+void free_report(const ReportBuffer& b) {
+    if (b.pages != 0) efi_call(firmware.system_table->BootServices->FreePages, b.address, b.pages);
+}
 
 void* allocate_pages(void*, std::size_t pages) {
     if (allocation_count == max_allocations) return nullptr;
@@ -195,17 +215,26 @@ bool run_hypervisor(const vmx::Config& config, const vmx::CpuFacts& facts) {
     in.platform = facts.brand;
     in.capabilities = vmx::assess_capabilities(facts);
     in.window = result.window;
-    vmx::Text report(report_bytes, report_capacity);
+    const ReportBuffer buffer = allocate_report(in.guest_count);
+    if (buffer.pages == 0) {
+        vmx::FixedText<120> line;
+        line.str("METRONOME-ERROR no memory for the report (").dec(vmx::report_capacity(in.guest_count)).str(" bytes)");
+        print_line(line);
+        return false;
+    }
+    vmx::Text report(reinterpret_cast<char*>(buffer.address), buffer.bytes);
     vmx::write_report_table(in, report);
     print_line(report);
     report.clear();
     report.str("METRONOME-REPORT ");
     vmx::write_report_json(in, report);
-    if (report.truncated()) {
+    const bool fitted = !report.truncated();
+    if (fitted) print_line(report);
+    free_report(buffer);
+    if (!fitted) {
         print_line("METRONOME-ERROR the report did not fit its buffer");
         return false;
     }
-    print_line(report);
     return ok;
 }
 

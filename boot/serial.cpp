@@ -2,6 +2,7 @@
 
 #include "vmx/hw/cpu.hpp"
 #include "vmx/hw/port_io.hpp"
+#include "vmx/lib/guest_limit.hpp"
 
 namespace boot::serial {
 namespace {
@@ -29,7 +30,7 @@ struct QueuedLine {
     std::uint32_t owner;
     std::uint32_t length;
 };
-constexpr std::size_t max_owners = 256;
+constexpr std::size_t max_owners = vmx::max_guests; // one owner per guest
 constexpr std::size_t line_slots = 4096;  // a power of two
 QueuedLine lines[line_slots];
 std::size_t line_head = 0, line_tail = 0;

@@ -34,6 +34,26 @@ class ConfigTest(unittest.TestCase):
         self.assertTrue(text.endswith("on_finish = shutdown\n"))
 
 
+class MemoryMegsTest(unittest.TestCase):
+    @staticmethod
+    def guests(n, keys=""):
+        return "".join(f"[guest g{i}]  # guest {i}\nimage = spin\n{keys}" for i in range(n))
+
+    def test_small_configurations_keep_the_benchmarks_machine(self):
+        self.assertEqual(config.memory_megs(config.DEFAULT_CONFIG), 256)
+        self.assertEqual(config.memory_megs(self.guests(64)), 256)  # 64 x 2 MiB + 64 fit in 256
+
+    def test_256_guests_get_room_for_their_memory(self):
+        # 64 + 256 x (2 + 1/8) = 608 MiB, in steps of 64
+        self.assertEqual(config.memory_megs(self.guests(256)), 640)
+
+    def test_memory_mib_global_and_per_guest(self):
+        self.assertEqual(config.memory_megs("memory_mib = 128\n" + self.guests(4)), 640)  # 64 + 4 x 128.125
+        self.assertEqual(config.memory_megs(self.guests(4, "memory_mib = 128 # big\n")), 640)
+        self.assertEqual(config.memory_megs("memory_mib = 128\n" + self.guests(4, "memory_mib = 2\n")), 256)
+        self.assertEqual(config.memory_megs(self.guests(256, "memory_mib = 256\n")), config.MAX_MEGS)
+
+
 class SerialLogTest(unittest.TestCase):
     def test_lines_arrive_in_pieces_and_lose_escapes_and_cr(self):
         splitter = serial_log.LineSplitter()

@@ -11,7 +11,7 @@ namespace {
 
 vmx::Config g_config; // large (64 guests): static, as on the target
 vmx::Scheduler g_scheduler;
-vmx::GuestParams g_params[vmx::kMaxGuests];
+vmx::GuestParams g_params[vmx::max_guests];
 
 // Parses `text` and initialises the scheduler as the session does, at a 1 GHz TSC.
 void load(const std::string& text) {
@@ -36,7 +36,7 @@ void load(const std::string& text) {
 
 // capacity_for with the busy share busy_shares_ppm gives, as the session computes them.
 vmx::GuestCapacity capacity(std::size_t g) {
-    std::uint64_t shares[vmx::kMaxGuests];
+    std::uint64_t shares[vmx::max_guests];
     vmx::busy_shares_ppm(g_scheduler, shares);
     return vmx::capacity_for(g_scheduler, g_config, g, g < g_scheduler.guest_count() ? shares[g] : 0);
 }

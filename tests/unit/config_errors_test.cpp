@@ -154,13 +154,14 @@ TEST_CASE("config errors: a guest without an image points at its section header"
     CHECK(key() == "image");
 }
 
-TEST_CASE("config errors: too many guests") {
+TEST_CASE("config errors: 257 guests are refused, naming the 257th") {
     std::string text;
     for (unsigned i = 0; i <= vmx::max_guests; ++i) {
         text += "[guest g" + std::to_string(i) + "]\nimage = spin\n";
     }
-    CHECK(err(text) == "metronome.cfg:129: too many guests (at most 64)");
-    // The line is always the 65th guest's [guest NAME] header, whatever surrounds it.
+    static_assert(vmx::max_guests == 256);
+    CHECK(err(text) == "metronome.cfg:513: too many guests (at most 256)");
+    // The line is always the 257th guest's [guest NAME] header, whatever surrounds it.
     std::string spaced;
     for (unsigned i = 0; i <= vmx::max_guests; ++i) {
         spaced += "\n# guest " + std::to_string(i) + "\n[guest g" + std::to_string(i) + "]  # a guest\r\n\nimage = spin\n";

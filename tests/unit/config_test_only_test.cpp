@@ -10,7 +10,7 @@
 
 namespace {
 
-vmx::Config g_cfg; // large (64 guests): static, as on the target
+vmx::Config g_cfg; // large (max_guests guests): static, as on the target
 
 constexpr const char* two_guests = "[guest a]\nimage = spin\n[guest b]\nimage = spin\n";
 

@@ -58,7 +58,7 @@ TEST_CASE("init rejects configurations it cannot schedule, with a message") {
     Scheduler s;
     std::vector<GuestParams> one = {guest(kMs)};
     CHECK(s.init(params(Policy::fixed, kS), one.data(), 0) == vmx::InitError::no_guests);
-    std::vector<GuestParams> many(65, guest(kMs));
+    std::vector<GuestParams> many(vmx::max_guests + 1, guest(kMs)); // 257
     CHECK(s.init(params(Policy::fixed, kS), many.data(), many.size()) ==
           vmx::InitError::too_many_guests);
     std::vector<GuestParams> zero = {guest(kMs), guest(0)};
@@ -73,10 +73,11 @@ TEST_CASE("init rejects configurations it cannot schedule, with a message") {
     CHECK(s.init(params(Policy::capped, kS), capped.data(), 1) == vmx::InitError::zero_cap_period);
     CHECK(std::string(vmx::init_error_text(vmx::InitError::zero_slice)) ==
           "a guest has a zero slice");
+    CHECK(std::string(vmx::init_error_text(vmx::InitError::too_many_guests)) == "more than 256 guests");
     // A rejected configuration leaves the previous one in place.
-    CHECK(g_global_scheduler.init(params(Policy::fixed, kS), many.data(), 64) ==
+    CHECK(g_global_scheduler.init(params(Policy::fixed, kS), many.data(), 256) ==
           vmx::InitError::none);
-    CHECK(g_global_scheduler.guest_count() == 64);
+    CHECK(g_global_scheduler.guest_count() == 256);
 }
 
 TEST_CASE("fixed: the first decision runs guest 0 until its slot ends, then guest 1") {
@@ -537,7 +538,7 @@ TEST_CASE("the capacity a guest is promised is what the scheduler gives when eve
         const std::uint64_t edge = 2 * std::max(round, longest);
         const std::uint64_t busy_run = std::max(1024 * round, 256 * longest);
         const std::uint64_t slack_ppm = vmx::ratio_ppm(edge, duration) + vmx::ratio_ppm(edge, busy_run) + 50;
-        std::uint64_t shares[vmx::kMaxGuests];
+        std::uint64_t shares[vmx::max_guests];
         vmx::busy_shares_ppm(sim.sched, shares);
         for (std::size_t g = 0; g < n; ++g) {
             const std::uint64_t promised = shares[g];

@@ -26,7 +26,10 @@ RESULTS = BENCH_DIR / "results" / "bochs.json"
 CONFIGS = BENCH_DIR / "configs"
 BENCH_MARKER = "METRONOME-BENCH"
 PROFILE = "profile-exit"  # the traced CPUID exit (bench_profile.py), one more Bochs boot
-RUN_TIMEOUT = 900.0  # the 64-guest report is a ~77 KB line: printing it takes minutes of wall time
+# A run's wall-time limit grows with its guests: the report is ~1.2 KB a guest, printed over the
+# emulated UART at 115200 baud (the 64-guest report, a ~77 KB line, takes minutes of wall time).
+RUN_TIMEOUT = 900.0
+RUN_TIMEOUT_PER_GUEST = 3.0
 
 
 def register(sub):
@@ -43,7 +46,8 @@ def register(sub):
 
 
 def _boot(efi, name, text, work_root):
-    result = bochs.run(efi, text, work_root / name, timeout=RUN_TIMEOUT, ips=bench.IPS,
+    timeout = RUN_TIMEOUT + RUN_TIMEOUT_PER_GUEST * text.count("[guest ")
+    result = bochs.run(efi, text, work_root / name, timeout=timeout, ips=bench.IPS,
                        on_line=lambda line: None, progress=False)
     out = {"lines": result.lines, "report": None, "bench": None, "problems": []}
     if not result.ended:

@@ -28,19 +28,6 @@ def write_bochsrc(work_dir: pathlib.Path, ips=DEFAULT_IPS, cpu_model=DEFAULT_CPU
     return bochsrc
 
 
-# Memory the firmware and metronome.efi need besides the guests' own (OVMF, the loaded files
-# are counted apart), in MiB.
-BASE_MEGS = 256
-
-
-def megs_for(config_text, files=None):
-    """Bochs memory for a configuration: its guests' memory, the files metronome.efi reads into
-    RAM (guest images, kernels, initrds: each once), and the base; at least BASE_MEGS."""
-    guests = sum(config.guest_memory_mib(config_text))
-    loaded = sum(len(data) for data in (files or {}).values()) >> 20
-    return BASE_MEGS + guests + loaded + (16 if guests else 0)
-
-
 def prepare(work_dir, efi, config_text, ips=DEFAULT_IPS, files=None, cpu_model=DEFAULT_CPU):
     """Fills work_dir with esp.img, bochsrc and cont.rc; returns the command line. `files`: more
     files for the ESP, {path on the ESP (e.g. "guests/a.elf"): bytes} (esp.make_esp)."""
@@ -49,7 +36,7 @@ def prepare(work_dir, efi, config_text, ips=DEFAULT_IPS, files=None, cpu_model=D
     for old in ("serial.txt", "bochs.log"):
         (work_dir / old).unlink(missing_ok=True)
     esp.make_esp(work_dir / "esp.img", efi, {**(files or {}), "metronome.cfg": config_text})
-    bochsrc = write_bochsrc(work_dir, ips=ips, cpu_model=cpu_model, megs=megs_for(config_text, files))
+    bochsrc = write_bochsrc(work_dir, ips=ips, cpu_model=cpu_model, megs=config.memory_megs(config_text, files))
     # The built-in debugger stops before the first instruction: continue, and quit if the
     # simulation ever drops back to the prompt.
     (work_dir / "cont.rc").write_text("c\nquit\n")

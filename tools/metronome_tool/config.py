@@ -7,6 +7,7 @@ does not set on_finish gets the line added among the global keys, i.e. before th
 A user who sets on_finish explicitly keeps it; the tool still stops the emulator after the end
 marker.
 """
+import math
 import re
 
 DEFAULT_CONFIG = (
@@ -16,6 +17,21 @@ DEFAULT_CONFIG = (
 
 _ON_FINISH = re.compile(r"^\s*on_finish\s*=")
 _SECTION = re.compile(r"^\s*\[")
+_GUEST = re.compile(r"^\s*\[\s*guest\s")
+_MEMORY = re.compile(r"^\s*memory_mib\s*=\s*(\d+)\s*$")
+
+# The emulator's memory for a configuration (bochs.py): what the firmware, metronome.efi and the
+# report take (FIRMWARE_MIB, measured: 213 of 256 MiB are free when the run starts) plus each
+# guest's own memory and its EPT tables, VMCS and FPU area (GUEST_OVERHEAD_MIB, 25 KiB measured
+# for a 2 MiB guest, 128 KiB allowed), in steps of MEGS_STEP, never below DEFAULT_MEGS (the
+# benchmarks' machine) nor above MAX_MEGS (the
+# most Bochs 2.7 accepts: `megs` above 2048 is refused as host_size out of range).
+DEFAULT_MEGS = 256
+MAX_MEGS = 2048
+MEGS_STEP = 64
+FIRMWARE_MIB = 64
+GUEST_OVERHEAD_MIB = 1 / 8
+DEFAULT_GUEST_MIB = 2  # vmx/config/config.hpp: memory_mib's default
 
 
 def ensure_run_ends(text: str):
@@ -71,3 +87,25 @@ def guest_memory_mib(text: str):
 def esp_paths(text: str, key: str):
     """The distinct ESP paths the guests name under `key` (kernel, initrd, image)."""
     return list(dict.fromkeys(keys[key] for _, keys in guests(text) if keys.get(key, "").startswith("\\")))
+
+
+def memory_megs(text: str, files=None) -> int:
+    """The megs of an emulator that holds this configuration's guests and the files metronome.efi
+    reads into RAM (guest images, kernels, initrds: `files`, {ESP path: bytes}, each once; see
+    DEFAULT_MEGS)."""
+    default = DEFAULT_GUEST_MIB
+    guests = []  # each guest's memory_mib, None until set
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0]
+        if _GUEST.match(line):
+            guests.append(None)
+            continue
+        m = _MEMORY.match(line)
+        if m and guests:
+            guests[-1] = int(m.group(1))
+        elif m:
+            default = int(m.group(1))
+    need = FIRMWARE_MIB + sum((default if g is None else g) + GUEST_OVERHEAD_MIB for g in guests)
+    need += sum(len(data) for data in (files or {}).values()) / (1 << 20)
+    megs = math.ceil(need / MEGS_STEP) * MEGS_STEP
+    return max(DEFAULT_MEGS, min(MAX_MEGS, megs))

@@ -70,6 +70,7 @@
 #pragma once
 #include "guest/runtime/abi.hpp"
 #include "vmx/config/config_keys.hpp"
+#include "vmx/lib/guest_limit.hpp" // max_guests
 #include "vmx/sched/policy.hpp"
 #include <cstddef>
 #include <cstdint>
@@ -86,7 +87,6 @@ enum class DebugBreak : std::uint8_t { none, start, vmentry };
 // too), `own` only the time the guest ran (TSC offsetting).
 enum class TscMode : std::uint8_t { wall, own };
 
-inline constexpr unsigned max_guests = 64;
 // The longest line: `cmdline = ` with a command line of max_cmdline_length bytes and a comment.
 inline constexpr std::size_t max_line_length = 4096;
 inline constexpr std::size_t max_name_length = 31;

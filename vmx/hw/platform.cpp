@@ -19,21 +19,21 @@ namespace {
 CpuBlock g_cpu0;
 
 void load_msrs(const SwitchedState& s, bool rdtscp) {
-    wrmsr(msr::ia32_kernel_gs_base, s.kernel_gs_base);
-    wrmsr(msr::ia32_star, s.star);
-    wrmsr(msr::ia32_lstar, s.lstar);
-    wrmsr(msr::ia32_cstar, s.cstar);
-    wrmsr(msr::ia32_fmask, s.fmask);
-    if (rdtscp) wrmsr(msr::ia32_tsc_aux, s.tsc_aux);
+    wrmsr_from(msr::ia32_kernel_gs_base, s.kernel_gs_base);
+    wrmsr_from(msr::ia32_star, s.star);
+    wrmsr_from(msr::ia32_lstar, s.lstar);
+    wrmsr_from(msr::ia32_cstar, s.cstar);
+    wrmsr_from(msr::ia32_fmask, s.fmask);
+    if (rdtscp) wrmsr_from(msr::ia32_tsc_aux, s.tsc_aux);
 }
 
 void save_msrs(SwitchedState& s, bool rdtscp) {
-    s.kernel_gs_base = rdmsr(msr::ia32_kernel_gs_base);
-    s.star = rdmsr(msr::ia32_star);
-    s.lstar = rdmsr(msr::ia32_lstar);
-    s.cstar = rdmsr(msr::ia32_cstar);
-    s.fmask = rdmsr(msr::ia32_fmask);
-    if (rdtscp) s.tsc_aux = rdmsr(msr::ia32_tsc_aux);
+    rdmsr_to(msr::ia32_kernel_gs_base, s.kernel_gs_base);
+    rdmsr_to(msr::ia32_star, s.star);
+    rdmsr_to(msr::ia32_lstar, s.lstar);
+    rdmsr_to(msr::ia32_cstar, s.cstar);
+    rdmsr_to(msr::ia32_fmask, s.fmask);
+    if (rdtscp) rdmsr_to(msr::ia32_tsc_aux, s.tsc_aux);
 }
 
 void load_debug(const SwitchedState& s) {
@@ -147,7 +147,13 @@ bool switch_to(Vcpu* previous, Vcpu& next) {
     }
     if (hw::vmptrld(next.vmcs_physical) != hw::VmxStatus::ok) return false;
     cpu.loaded = &next;
-    hw::load_extended(cpu, next.extended_state, next.xcr0);
+    if (previous != nullptr && cpu.xsave_mask != 0) {
+        // XCR0 is the full mask since the save: restore, then the next guest's own XCR0.
+        hw::xrstor(next.extended_state, cpu.xsave_mask);
+        if (next.xcr0 != cpu.xsave_mask) hw::xsetbv0(next.xcr0);
+    } else {
+        hw::load_extended(cpu, next.extended_state, next.xcr0);
+    }
     hw::load_msrs(next.switched, cpu.rdtscp);
     hw::load_debug(next.switched);
     return true;

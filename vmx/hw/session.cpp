@@ -29,16 +29,16 @@ namespace {
 
 // Everything a run needs lives here, not on the (firmware's, small) stack: the guests' Vcpus
 // and the per-CPU block (vmx/hw/cpu_block.hpp), whose scheduler and VMCS plan are there too.
-Vcpu g_guests[kMaxGuests];
-GuestParams g_params[kMaxGuests];
+Vcpu g_guests[max_guests];
+GuestParams g_params[max_guests];
 ElfImage g_elf;                     // the image file being loaded (one at a time)
-GuestEntryState g_entry[kMaxGuests]; // each guest's registers at its first entry
-PcPlatform g_pc[kMaxGuests];          // the Linux guests' virtual PCs
+GuestEntryState g_entry[max_guests]; // each guest's registers at its first entry
+PcPlatform g_pc[max_guests];          // the Linux guests' virtual PCs
 LinuxBootPlan g_plan;                 // the Linux guest being built (one at a time)
 // The measurement window and the books at its opening.
 MeasurementWindow g_window;
-GuestStats g_at_open[kMaxGuests];
-std::uint64_t g_busy_share[kMaxGuests];  // each guest's share when all are busy (CPUID leaves)
+GuestStats g_at_open[max_guests];
+std::uint64_t g_busy_share[max_guests];  // each guest's share when all are busy (CPUID leaves)
 
 // The report's slice timeline covers the first 50 ms of the run (README, "The report").
 constexpr std::uint64_t timeline_window_us = 50000;
@@ -279,7 +279,7 @@ bool run_session(const SessionSetup& s, SessionResult& r, Text& error) {
     const Config& cfg = *s.config;
     const std::size_t n = cfg.guest_count;
     CpuBlock& cpu_block = this_cpu();
-    if (n == 0 || n > kMaxGuests) {
+    if (n == 0 || n > max_guests) {
         error.str("no guests to run");
         return false;
     }

@@ -18,6 +18,15 @@
 
 namespace vmx::hw {
 
+// What run_session asks its PageSource for: five allocations for the CPU (the MSR bitmap, the
+// host's FPU area, the VMXON region, the host GDT, the idle wake-up IDT) and four per guest (its
+// memory, its EPT tables, its VMCS, its FPU area). A caller that keeps a table of what it handed
+// out sizes it from this.
+inline constexpr std::size_t session_allocations_shared = 5;
+inline constexpr std::size_t session_allocations_per_guest = 4;
+inline constexpr std::size_t max_session_allocations =
+    session_allocations_shared + session_allocations_per_guest * max_guests;
+
 struct PageSource {
     // Zeroed, 4 KiB-aligned, identity-mapped pages; nullptr when memory is exhausted.
     void* (*allocate)(void* context, std::size_t pages) = nullptr;
@@ -33,14 +42,14 @@ struct SessionSetup {
     std::size_t builtin_image_size = 0;
     // Per guest whose image is a path: the file's bytes as boot/ read them from the ESP (boot/
     // validated them with vmx/guest/elf_image.hpp before VMX was touched); null for built-in images.
-    const std::uint8_t* image_file[kMaxGuests] = {};
-    std::size_t image_file_size[kMaxGuests] = {};
+    const std::uint8_t* image_file[max_guests] = {};
+    std::size_t image_file_size[max_guests] = {};
     // Per Linux guest (`kernel = PATH`): its kernel's and initrd's bytes, as boot/ read and
     // checked them (vmx/guest/linux_boot.hpp); null for the other guests and where no initrd.
-    const std::uint8_t* kernel_file[kMaxGuests] = {};
-    std::size_t kernel_file_size[kMaxGuests] = {};
-    const std::uint8_t* initrd_file[kMaxGuests] = {};
-    std::size_t initrd_file_size[kMaxGuests] = {};
+    const std::uint8_t* kernel_file[max_guests] = {};
+    std::size_t kernel_file_size[max_guests] = {};
+    const std::uint8_t* initrd_file[max_guests] = {};
+    std::size_t initrd_file_size[max_guests] = {};
     PageSource pages{};
     ConsoleSink console = nullptr;             // one line of one guest
     void (*log)(const char* line) = nullptr;   // the hypervisor's own progress lines
@@ -53,8 +62,8 @@ struct SessionResult {
     Scheduler* scheduler = nullptr;
     Vcpu* guests = nullptr;
     std::size_t guest_count = 0;
-    std::uint64_t progress[kMaxGuests] = {};
-    std::uint64_t ticks_seen[kMaxGuests] = {};
+    std::uint64_t progress[max_guests] = {};
+    std::uint64_t ticks_seen[max_guests] = {};
     std::uint64_t vmx_failed_accesses = 0;
     const char* feature_control = "";
     const char* extended_state = "";  // "xsave" or "fxsave"

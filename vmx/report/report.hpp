@@ -32,6 +32,37 @@ struct ReportInput {
     const MeasurementWindow* window = nullptr;  // the measurement window, if the run had one
 };
 
+// The most bytes a report takes (write_report_json; write_report_table writes less), so that the
+// caller's buffer holds the longest report whole: a part for the run and one per guest, each
+// counted with every number at 20 digits (2^64 - 1) and every string the configuration or a guest
+// fills at its longest with each character escaped six bytes wide (\u00XX).
+// tests/unit/report_size_test.cpp writes that report for 1 and for max_guests guests and checks
+// both parts against these bounds.
+inline constexpr std::size_t report_number_max = 20;         // digits of 2^64 - 1
+inline constexpr std::size_t report_key_max = 32;            // an exit reason's or cause's key
+inline constexpr std::size_t report_brand_max = 48;          // the CPU brand string (CPUID)
+inline constexpr std::size_t report_platform_text_max = 160; // idle method, XSAVE, feature control
+constexpr std::size_t report_string_max(std::size_t chars) { return 2 + 6 * chars; }
+// The run: the timeline's spans ([guest,"running",start,end]), the platform's strings, the
+// guests' command lines (one pool, vmx/config/config.hpp), and at most 8 KiB of keys, global
+// configuration and the fallbacks' texts.
+inline constexpr std::size_t report_bytes_per_run = Timeline::capacity * (3 * report_number_max + 20) +
+                                                    report_string_max(report_brand_max) +
+                                                    3 * report_string_max(report_platform_text_max) +
+                                                    report_string_max(cmdline_pool_size) + 8192;
+// A guest: its configuration and its object. Per exit reason a count ("key":N,) and root-mode
+// ticks ("key":{"count":N,"min":N,"mean":N,"max":N},), per exit cause a count, its name and
+// image twice, its kernel's and initrd's paths, its stop detail, its last console lines, at most
+// 96 other numbers (its books, the window's, its virtual PC's) and 3,000 bytes of keys.
+inline constexpr std::size_t report_bytes_per_guest =
+    exit_reason::count * (2 * report_key_max + 140) + kExitCauseCount * (report_key_max + 24) +
+    2 * (report_string_max(max_name_length) + report_string_max(max_image_length)) +
+    2 * report_string_max(max_path_length) + report_string_max(sizeof(GuestStop::detail) - 1) +
+    ConsoleBuffer::history * report_string_max(ConsoleBuffer::capacity) + 96 * report_number_max + 3000;
+constexpr std::size_t report_capacity(std::size_t guests) {
+    return report_bytes_per_run + guests * report_bytes_per_guest;
+}
+
 // "running", "halted" or "exited".
 const char* guest_state_name(Activity activity);
 

@@ -28,7 +28,7 @@ constexpr std::uint64_t busy_max_steps = 200000;
 
 void simulate_busy(const Scheduler& s, std::uint64_t* out) {
     const std::size_t n = s.guest_count();
-    GuestParams params[kMaxGuests];
+    GuestParams params[max_guests];
     std::uint64_t round = 0, period = 0;
     for (std::size_t g = 0; g < n; ++g) {
         params[g] = s.guest_params(g);

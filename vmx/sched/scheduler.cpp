@@ -6,6 +6,31 @@
 #include "vmx/sched/scheduler_util.hpp"
 
 namespace vmx {
+namespace {
+
+// "more than N guests" with N = max_guests, written at compile time so that the limit is stated
+// once (vmx/lib/guest_limit.hpp).
+struct TooManyGuestsText {
+    char text[40] = {};
+};
+
+constexpr TooManyGuestsText too_many_guests_text() {
+    TooManyGuestsText t;
+    const char head[] = "more than ";
+    const char tail[] = " guests";
+    std::size_t n = 0;
+    for (std::size_t i = 0; head[i] != '\0'; ++i) t.text[n++] = head[i];
+    char digits[20] = {};
+    std::size_t d = 0;
+    for (std::size_t v = max_guests; v != 0 || d == 0; v /= 10) digits[d++] = static_cast<char>('0' + v % 10);
+    while (d != 0) t.text[n++] = digits[--d];
+    for (std::size_t i = 0; tail[i] != '\0'; ++i) t.text[n++] = tail[i];
+    return t;
+}
+
+constexpr TooManyGuestsText kTooManyGuests = too_many_guests_text();
+
+} // namespace
 
 const char* init_error_text(InitError error) {
     switch (error) {
@@ -14,7 +39,7 @@ const char* init_error_text(InitError error) {
     case InitError::no_guests:
         return "no guests configured";
     case InitError::too_many_guests:
-        return "more than 64 guests";
+        return kTooManyGuests.text;
     case InitError::zero_slice:
         return "a guest has a zero slice";
     case InitError::bad_cap_percent:
@@ -27,7 +52,7 @@ const char* init_error_text(InitError error) {
 
 InitError Scheduler::init(const SchedParams& params, const GuestParams* guests, std::size_t count) {
     if (count == 0 || guests == nullptr) return InitError::no_guests;
-    if (count > kMaxGuests) return InitError::too_many_guests;
+    if (count > max_guests) return InitError::too_many_guests;
     for (std::size_t g = 0; g < count; ++g) {
         if (guests[g].slice_ticks == 0) return InitError::zero_slice;
         if (params.policy != Policy::capped) continue;
@@ -37,7 +62,7 @@ InitError Scheduler::init(const SchedParams& params, const GuestParams* guests, 
     }
     params_ = params;
     count_ = count;
-    for (std::size_t g = 0; g < kMaxGuests; ++g) {
+    for (std::size_t g = 0; g < max_guests; ++g) {
         guests_[g] = GuestRuntime{};
         stats_[g] = GuestStats{};
         if (g < count) guests_[g].p = guests[g];
@@ -46,6 +71,13 @@ InitError Scheduler::init(const SchedParams& params, const GuestParams* guests, 
     timeline_.reset(0, 0);
     run_end_ = 0;
     frame_len_ = 0;
+    ticks_.clear();
+    wakes_.clear();
+    refills_.clear();
+    runnable_.clear();
+    frame_.clear();
+    alive_count_ = 0;
+    never_count_ = 0;
     phase_ = Phase::root;
     mark_ = 0;
     q_ = Quantum{};
@@ -68,13 +100,14 @@ void Scheduler::start(std::uint64_t now) {
     mark_ = now;
     timeline_.reset(now, params_.timeline_ticks);
     run_end_ = params_.duration_ticks == 0 ? kForever : sat_add(now, params_.duration_ticks);
+    ticks_.clear(); // a timer set before the start is forgotten, as next_due is below
     for (std::size_t g = 0; g < count_; ++g) {
         GuestRuntime& r = guests_[g];
         // Ticks are anchored to the start of the run, not to entries: the guest's clock keeps
         // wall time whoever has the CPU (Marcelo Tosatti's "timer reinjection").
         r.next_due = r.p.tick_period_ticks == 0 ? kForever : sat_add(now, r.p.tick_period_ticks);
         stats_[g].halted_observable = r.p.yield_on_hlt;
-        r.in_frame = true;
+        frame_.insert(g);
         if (params_.policy == Policy::capped && r.p.cap_percent != 0) {
             const std::uint64_t period = r.p.cap_period_ticks;
             // period * cap / 100 without overflowing 64 bits.
@@ -83,7 +116,10 @@ void Scheduler::start(std::uint64_t now) {
             r.period_end = sat_add(now, period);
         }
         if (params_.policy == Policy::fixed) frame_len_ += r.p.slice_ticks;
+        if (r.next_due != kForever) ticks_.set(g, r.next_due);
+        place(g, now);
     }
+    alive_count_ = count_;
     if (params_.policy == Policy::fixed) {
         // The frame is anchored at the start: slot boundaries are absolute times, so that
         // switching costs and late exits never make a frame drift (determinism: the README's "Choosing a policy").
@@ -102,9 +138,11 @@ std::uint64_t Scheduler::sanitize(std::uint64_t t) {
 void Scheduler::advance_ticks(std::uint64_t t) {
     // Only ticks due before the end of the run count: one due at the end could not be delivered.
     if (t >= run_end_) t = run_end_ - 1;
-    for (std::size_t g = 0; g < count_; ++g) {
+    // The timer queue holds exactly the living guests with a tick to come: only those due now
+    // are looked at.
+    while (!ticks_.empty() && ticks_.top_time() <= t) {
+        const std::size_t g = ticks_.top();
         GuestRuntime& r = guests_[g];
-        if (!alive(g) || t < r.next_due) continue;
         const std::uint64_t period = r.p.tick_period_ticks;
         // Periodic: the ticks due in (last, t]; a one-shot timer (set_timer) is one.
         const std::uint64_t n = period == 0 ? 1 : (t - r.next_due) / period + 1;
@@ -112,7 +150,8 @@ void Scheduler::advance_ticks(std::uint64_t t) {
         s.ticks_due += n;
         // At most one pending tick per guest, like a real interrupt controller's request bit:
         // the later ones are coalesced (dropped) and counted so the report can say so.
-        if (r.tick_pending) {
+        const bool was_pending = r.tick_pending;
+        if (was_pending) {
             s.ticks_coalesced += n;
         } else {
             r.tick_pending = true;
@@ -120,6 +159,12 @@ void Scheduler::advance_ticks(std::uint64_t t) {
             s.ticks_coalesced += n - 1;
         }
         r.next_due = period == 0 ? kForever : sat_add(r.next_due, n * period);
+        if (r.next_due == kForever) {
+            ticks_.erase(g);
+        } else {
+            ticks_.set(g, r.next_due);
+        }
+        if (!was_pending && s.activity == Activity::halted_trapped) place(g, t); // it was halted: runnable now
     }
 }
 
@@ -129,6 +174,13 @@ void Scheduler::set_timer(std::size_t g, std::uint64_t due) {
         return;
     }
     guests_[g].next_due = due;
+    if (!alive(g)) return; // its timer can never fire
+    if (due == kForever) {
+        ticks_.erase(g);
+    } else {
+        ticks_.set(g, due);
+    }
+    place(g, mark_); // a halted guest now wakes at `due`, or never
 }
 
 void Scheduler::charge_owner(std::uint64_t to, std::uint64_t GuestStats::*bucket) {
@@ -207,16 +259,6 @@ void Scheduler::charge_exit_handling(std::uint64_t now) {
     q_.end = now;
 }
 
-// A quantum of `length` for guest g, less what it owes for earlier overruns (at most all but one
-// tick of it; the rest waits for the next one).
-std::uint64_t Scheduler::pay_debt(std::size_t g, std::uint64_t length) {
-    GuestRuntime& r = guests_[g];
-    if (r.debt == 0 || length <= 1) return length;
-    const std::uint64_t pay = r.debt < length - 1 ? r.debt : length - 1;
-    r.debt -= pay;
-    return length - pay;
-}
-
 Decision Scheduler::next(std::uint64_t now) {
     if (!run_.started) start(now);
     Decision d;
@@ -229,9 +271,9 @@ Decision Scheduler::next(std::uint64_t now) {
         phase_ = Phase::root;
     }
     entering_ = kNoGuest;
-    advance_ticks(now);
-    settle_idle(now);
-    charge_exit_handling(now);
+    if (ticks_due(now)) advance_ticks(now);
+    if (phase_ == Phase::idle) settle_idle(now);
+    if (handled_exit_) charge_exit_handling(now);
     d = choose(now);
     run_.end = mark_;
     return d;
@@ -305,7 +347,7 @@ void Scheduler::on_reentry(std::size_t guest, std::uint64_t t_entry, bool inject
         return;
     }
     t_entry = sanitize(t_entry);
-    advance_ticks(t_entry);
+    if (ticks_due(t_entry)) advance_ticks(t_entry);
     if (owner_ == guest && slice_begun_) {
         charge_owner(t_entry, &GuestStats::hypervisor);
     } else {
@@ -318,6 +360,7 @@ void Scheduler::on_reentry(std::size_t guest, std::uint64_t t_entry, bool inject
     }
     GuestRuntime& r = guests_[guest];
     GuestStats& s = stats_[guest];
+    const Activity before = s.activity;
     if (injected_tick) {
         if (!r.tick_pending || !entering_inject_) {
             ++run_.protocol_errors; // nothing was asked to be injected
@@ -335,6 +378,7 @@ void Scheduler::on_reentry(std::size_t guest, std::uint64_t t_entry, bool inject
         s.activity = Activity::halted_native;
         s.halted_observable = false;
     }
+    if (s.activity != before) place(guest, t_entry); // only its activity can move it here
     entering_ = kNoGuest;
     phase_ = Phase::guest;
     run_.end = mark_;
@@ -346,23 +390,14 @@ void Scheduler::on_exit(std::size_t guest, std::uint64_t t_exit, ExitCause cause
         return;
     }
     if (phase_ != Phase::guest || guest != owner_) {
-        // Outside guest mode only a death can be reported: the shell gives up on a guest it
-        // could not make current (VMPTRLD failed). No time was spent in guest mode.
-        if (cause != ExitCause::dead || phase_ == Phase::guest || !alive(guest)) {
-            ++run_.protocol_errors;
-            return;
-        }
-        t_exit = sanitize(t_exit);
-        ++stats_[guest].exits[static_cast<std::size_t>(ExitCause::dead)];
-        if (entering_ == guest) entering_ = kNoGuest;
-        guest_died(guest, t_exit);
-        run_.end = mark_;
+        died_outside_guest_mode(guest, t_exit, cause);
         return;
     }
     t_exit = sanitize(t_exit);
     charge_guest_mode(t_exit, root_inside);
     phase_ = Phase::root;
     GuestStats& s = stats_[guest];
+    const Activity before = s.activity;
     const auto index = static_cast<std::size_t>(cause);
     if (index < kExitCauseCount) ++s.exits[index];
     switch (cause) {
@@ -389,6 +424,21 @@ void Scheduler::on_exit(std::size_t guest, std::uint64_t t_exit, ExitCause cause
         guest_died(guest, t_exit);
         break;
     }
+    if (cause != ExitCause::dead && s.activity != before) place(guest, t_exit); // a halt, or its end
+    run_.end = mark_;
+}
+
+// Outside guest mode only a death can be reported: the shell gives up on a guest it could not
+// make current (VMPTRLD failed). No time was spent in guest mode.
+void Scheduler::died_outside_guest_mode(std::size_t guest, std::uint64_t t, ExitCause cause) {
+    if (cause != ExitCause::dead || phase_ == Phase::guest || !alive(guest)) {
+        ++run_.protocol_errors;
+        return;
+    }
+    t = sanitize(t);
+    ++stats_[guest].exits[static_cast<std::size_t>(ExitCause::dead)];
+    if (entering_ == guest) entering_ = kNoGuest;
+    guest_died(guest, t);
     run_.end = mark_;
 }
 

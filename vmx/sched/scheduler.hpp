@@ -42,18 +42,28 @@
 // slot starts when the handling ends and is whole, and the guest that caused it gets that much
 // less in its next slot or slice (under `capped` its budget pays instead). Neither the
 // neighbour nor `switching` pays for another guest's exits.
+//
+// Cost: no call looks at every guest. What a decision needs is kept up to date as guests change
+// (README, "Architecture"): a timer queue of virtual ticks (TimerHeap, O(log n) per tick due), the
+// `fixed` frame and the `shared`/`capped` run queue as bitmaps searched from the last guest on
+// (GuestSet: max_guests / 64 words), the halted guests' wake-ups and the spent budgets' next
+// periods in two more timer queues, and counts of the living guests and of those that can never
+// wake. tests/unit/scheduler_differential_test.cpp checks every decision and every book against
+// the scheduler that scanned (tests/unit/scheduler_oracle.hpp).
 #pragma once
+#include "vmx/lib/guest_limit.hpp" // max_guests
 #include "vmx/sched/policy.hpp" // Policy, OnGuestExit: shared with the configuration
+#include "vmx/sched/guest_set.hpp"
 #include "vmx/sched/scheduler_accounting.hpp"
 #include "vmx/sched/scheduler_timeline.hpp"
+#include "vmx/sched/timer_heap.hpp"
 
 #include <cstddef>
 #include <cstdint>
 
 namespace vmx {
 
-inline constexpr std::size_t kMaxGuests = 64;
-inline constexpr std::size_t kNoGuest = kMaxGuests;
+inline constexpr std::size_t kNoGuest = max_guests;
 
 struct GuestParams {
     std::uint64_t slice_ticks = 0;       // > 0; under `fixed` also the length of its slot
@@ -155,9 +165,17 @@ class Scheduler {
   private:
     enum class Phase : std::uint8_t { root, guest, idle };
 
+    // Where a guest waits for its next turn (scheduler_queues.cpp keeps it up to date):
+    //   run    — runnable_: it may be given a turn now (`reserve`: a dead guest's turn, idle);
+    //   wake   — wakes_: halted (trapped HLT), no tick pending: runnable at its next tick;
+    //   never  — halted with no tick to wake it: only counted (never_count_);
+    //   refill — refills_: `capped`, budget spent: runnable when its period ends;
+    //   none   — dead under `reclaim`: never again.
+    enum class Queue : std::uint8_t { none, run, wake, never, refill };
+
     struct GuestRuntime {
         GuestParams p{};
-        bool in_frame = false; // `fixed`: still owns a slot
+        Queue queue = Queue::none;
         // Virtual tick: the next tick not yet due, and the one due but not yet injected.
         std::uint64_t next_due = 0;
         bool tick_pending = false;
@@ -184,6 +202,9 @@ class Scheduler {
     // scheduler.cpp: protocol and accounting.
     void start(std::uint64_t now);
     std::uint64_t sanitize(std::uint64_t t);
+    // A tick falls due by t (only ticks due before the end of the run count): advance_ticks has
+    // work. Inline, so that a decision without a tick due pays one comparison.
+    bool ticks_due(std::uint64_t t) const { return ticks_.top_time() <= (t < run_end_ ? t : run_end_ - 1); }
     void advance_ticks(std::uint64_t t);
     void settle_idle(std::uint64_t now);
     void charge_exit_handling(std::uint64_t now);
@@ -196,29 +217,42 @@ class Scheduler {
     Decision decide_run(std::size_t g, std::uint64_t now);
     Decision decide_idle(std::size_t on_behalf, std::uint64_t until, std::uint64_t now);
     Decision decide_finished(std::uint64_t now);
+    [[gnu::cold]] void died_outside_guest_mode(std::size_t guest, std::uint64_t t, ExitCause cause);
 
     // scheduler_policy.cpp: who owns the CPU.
     Decision choose(std::uint64_t now);
     void advance_slot(std::uint64_t now);
     bool quantum_still_valid(std::uint64_t now) const;
     void pick_round_robin(std::uint64_t now);
-    bool eligible(std::size_t g, std::uint64_t now) const;
     bool blocked(std::size_t g) const;
     bool alive(std::size_t g) const { return stats_[g].activity != Activity::dead; }
     std::uint64_t budget_left(std::size_t g, std::uint64_t now) const;
     void charge_budget(std::size_t g, std::uint64_t from, std::uint64_t to);
-    std::uint64_t next_wake(std::uint64_t now) const;
+    std::uint64_t next_wake() const;
     std::size_t next_in_frame(std::size_t g) const;
     void guest_died(std::size_t g, std::uint64_t t);
 
+    // scheduler_queues.cpp: the queues a decision reads instead of scanning the guests.
+    void place(std::size_t g, std::uint64_t t);
+    void leave_queue(std::size_t g);
+    void refill_budgets(std::uint64_t now);
+
     SchedParams params_{};
     std::size_t count_ = 0;
-    GuestRuntime guests_[kMaxGuests]{};
-    GuestStats stats_[kMaxGuests]{};
+    GuestRuntime guests_[max_guests]{};
+    GuestStats stats_[max_guests]{};
     RunStats run_{};
     Timeline timeline_{};
     std::uint64_t run_end_ = 0;
     std::uint64_t frame_len_ = 0;
+
+    TimerHeap ticks_;   // living guests with a virtual tick, at its next due time
+    TimerHeap wakes_;   // Queue::wake, at the next due time of its tick
+    TimerHeap refills_; // Queue::refill, at the end of its budget period
+    GuestSet runnable_; // Queue::run
+    GuestSet frame_;    // `fixed`: the guests that own a slot
+    std::size_t alive_count_ = 0;
+    std::size_t never_count_ = 0; // Queue::never
 
     Phase phase_ = Phase::root;
     std::uint64_t mark_ = 0; // every tick before `mark_` is charged somewhere

@@ -33,13 +33,6 @@ const char* activity_name(Activity activity) {
     return "unknown";
 }
 
-void MinMeanMax::add(std::uint64_t value) {
-    if (count == 0 || value < min) min = value;
-    if (count == 0 || value > max) max = value;
-    ++count;
-    total += value;
-}
-
 std::uint64_t ratio_ppm(std::uint64_t part, std::uint64_t whole) {
     if (whole == 0) return 0;
     // 64-bit only: scale both down until part * 10^6 cannot overflow (2^44 * 10^6 < 2^64). A run

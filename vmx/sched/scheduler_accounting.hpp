@@ -39,7 +39,12 @@ struct MinMeanMax {
     std::uint64_t min = 0;
     std::uint64_t max = 0;
 
-    void add(std::uint64_t value);
+    void add(std::uint64_t value) {
+        if (count == 0 || value < min) min = value;
+        if (count == 0 || value > max) max = value;
+        ++count;
+        total += value;
+    }
     std::uint64_t mean() const { return count == 0 ? 0 : total / count; }
 };
 

@@ -34,10 +34,21 @@ void add_usage(std::uint64_t& period_end, std::uint64_t& used, std::uint64_t per
 
 } // namespace
 
+// A quantum of `length` for guest g, less what it owes for earlier overruns (at most all but one
+// tick of it; the rest waits for the next one).
+inline std::uint64_t Scheduler::pay_debt(std::size_t g, std::uint64_t length) {
+    GuestRuntime& r = guests_[g];
+    if (r.debt == 0 || length <= 1) return length;
+    const std::uint64_t pay = r.debt < length - 1 ? r.debt : length - 1;
+    r.debt -= pay;
+    return length - pay;
+}
+
 void Scheduler::charge_budget(std::size_t g, std::uint64_t from, std::uint64_t to) {
     GuestRuntime& r = guests_[g];
     if (r.budget == 0) return;
     add_usage(r.period_end, r.used, r.p.cap_period_ticks, from, to);
+    place(g, to); // a spent budget takes it off the run queue until its period ends
 }
 
 // Budget left at `now`. The budget counts a guest's quanta from the decision on: switching in,
@@ -59,14 +70,6 @@ bool Scheduler::blocked(std::size_t g) const {
     return stats_[g].activity == Activity::halted_trapped && !guests_[g].tick_pending;
 }
 
-bool Scheduler::eligible(std::size_t g, std::uint64_t now) const {
-    // `reserve`: a dead guest keeps its turn, spent idle — Srivatsa Vaddagiri's "dummy VM to
-    // consume 25%", without the dummy VM (Avi Kivity's crash case).
-    if (!alive(g)) return params_.on_guest_exit == OnGuestExit::reserve;
-    if (blocked(g)) return false;
-    return budget_left(g, now) > 0;
-}
-
 bool Scheduler::quantum_still_valid(std::uint64_t now) const {
     const std::size_t g = q_.guest;
     if (g == kNoGuest || now >= q_.end) return false;
@@ -74,52 +77,39 @@ bool Scheduler::quantum_still_valid(std::uint64_t now) const {
     return !q_.yielded && !blocked(g);
 }
 
+// Round robin in guest order: the first guest after the one picked last that may run now — a
+// runnable guest, or under `reserve` a dead guest's turn, spent idle (Srivatsa Vaddagiri's "dummy
+// VM to consume 25%", without the dummy VM; Avi Kivity's crash case). The run queue holds exactly
+// those once the budgets whose period has ended are back in it (refill_budgets).
 void Scheduler::pick_round_robin(std::uint64_t now) {
     ++q_.seq;
     q_.yielded = false;
     const std::size_t first = rr_last_ == kNoGuest ? 0 : (rr_last_ + 1) % count_;
-    for (std::size_t i = 0; i < count_; ++i) {
-        const std::size_t g = (first + i) % count_;
-        if (!eligible(g, now)) continue;
-        q_.guest = g;
-        // `capped`: the quantum ends where the budget does, decided now, so that exits inside
-        // it never move the deadline.
-        const std::uint64_t slice = guests_[g].p.slice_ticks;
-        const std::uint64_t left = budget_left(g, now);
-        if (left < slice) ++stats_[g].throttled;
-        q_.end = sat_add(now, left < slice ? left : pay_debt(g, slice));
-        rr_last_ = g;
+    const std::size_t g = runnable_.next_cyclic(first);
+    if (g == GuestSet::none) {
+        q_.guest = kNoGuest;
+        q_.end = now;
         return;
     }
-    q_.guest = kNoGuest;
-    q_.end = now;
+    q_.guest = g;
+    // `capped`: the quantum ends where the budget does, decided now, so that exits inside it never
+    // move the deadline.
+    const std::uint64_t slice = guests_[g].p.slice_ticks;
+    const std::uint64_t left = budget_left(g, now);
+    if (left < slice) ++stats_[g].throttled;
+    q_.end = sat_add(now, left < slice ? left : pay_debt(g, slice));
+    rr_last_ = g;
 }
 
-// The next time something may become runnable while nothing is: a blocked guest's tick, or the
-// start of a budget period of a guest whose budget is spent.
-std::uint64_t Scheduler::next_wake(std::uint64_t now) const {
-    std::uint64_t wake = run_end_;
-    for (std::size_t g = 0; g < count_; ++g) {
-        if (!alive(g)) continue;
-        const GuestRuntime& r = guests_[g];
-        if (blocked(g)) {
-            wake = min_u64(wake, r.next_due);
-        } else if (budget_left(g, now) == 0) {
-            std::uint64_t period_end = r.period_end;
-            std::uint64_t used = r.used;
-            roll_period(period_end, used, r.p.cap_period_ticks, now);
-            wake = min_u64(wake, period_end);
-        }
-    }
-    return wake;
+// The next time something may become runnable while nothing is (every living guest is halted
+// or has spent its budget): a halted guest's tick, or the end of a spent budget's period.
+std::uint64_t Scheduler::next_wake() const {
+    return min_u64(run_end_, min_u64(wakes_.top_time(), refills_.top_time()));
 }
 
 std::size_t Scheduler::next_in_frame(std::size_t g) const {
-    for (std::size_t i = 1; i <= count_; ++i) {
-        const std::size_t h = (g + i) % count_;
-        if (guests_[h].in_frame) return h;
-    }
-    return g;
+    const std::size_t h = frame_.next_cyclic(g + 1 == count_ ? 0 : g + 1);
+    return h == GuestSet::none ? g : h;
 }
 
 // `fixed`: slots follow each other in guest order, back to back from the start of the run,
@@ -128,7 +118,7 @@ std::size_t Scheduler::next_in_frame(std::size_t g) const {
 void Scheduler::advance_slot(std::uint64_t now) {
     if (frame_len_ == 0) return;
     while (now >= q_.end) {
-        if (guests_[q_.guest].in_frame && now - q_.end >= frame_len_)
+        if (frame_.contains(q_.guest) && now - q_.end >= frame_len_)
             q_.end += (now - q_.end) / frame_len_ * frame_len_; // whole frames missed
         const std::size_t g = next_in_frame(q_.guest);
         q_.guest = g;
@@ -140,29 +130,26 @@ void Scheduler::advance_slot(std::uint64_t now) {
 
 void Scheduler::guest_died(std::size_t g, std::uint64_t t) {
     GuestRuntime& r = guests_[g];
+    if (alive(g)) --alive_count_;
     stats_[g].activity = Activity::dead;
     stats_[g].died_at = t;
     r.tick_pending = false;
+    ticks_.erase(g);
+    place(g, t);
     if (params_.policy == Policy::fixed && params_.on_guest_exit == OnGuestExit::reclaim &&
-        r.in_frame) {
+        frame_.contains(g)) {
         // `reclaim`: the slot leaves the frame and the next one starts now, so the others'
         // shares rise to 1/(N-1) ("suddenly the others get 33% each" — Avi Kivity).
-        r.in_frame = false;
+        frame_.erase(g);
         frame_len_ -= r.p.slice_ticks;
         if (q_.guest == g) q_.end = t;
     }
 }
 
 Decision Scheduler::choose(std::uint64_t now) {
-    bool any_alive = false;
-    bool can_wake = false;
-    for (std::size_t g = 0; g < count_; ++g) {
-        if (!alive(g)) continue;
-        any_alive = true;
-        if (!blocked(g) || guests_[g].next_due != kForever) can_wake = true;
-    }
-    // The run ends at its duration, or when no guest can ever run again.
-    if (now >= run_end_ || !any_alive || (run_end_ == kForever && !can_wake))
+    // The run ends at its duration, or when no guest can ever run again: all dead, or every one
+    // left halted with no tick to wake it.
+    if (now >= run_end_ || alive_count_ == 0 || (run_end_ == kForever && never_count_ == alive_count_))
         return decide_finished(now);
 
     if (params_.policy == Policy::fixed) {
@@ -176,16 +163,18 @@ Decision Scheduler::choose(std::uint64_t now) {
         return decide_run(g, now);
     }
 
-    if (!quantum_still_valid(now)) pick_round_robin(now);
+    if (!quantum_still_valid(now)) {
+        refill_budgets(now);
+        pick_round_robin(now);
+    }
     const std::size_t g = q_.guest;
     if (g == kNoGuest) {
-        const std::uint64_t wake = next_wake(now);
+        const std::uint64_t wake = next_wake();
         if (wake == kForever) return decide_finished(now);
         return decide_idle(kNoGuest, wake, now);
     }
     if (!alive(g)) return decide_idle(kNoGuest, q_.end, now); // a reserved turn
     return decide_run(g, now);
 }
-
 
 } // namespace vmx

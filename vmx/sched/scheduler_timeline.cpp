@@ -16,9 +16,10 @@ void Timeline::reset(std::uint64_t start, std::uint64_t window) {
     dropped_ = 0;
     start_ = start;
     window_ = window;
+    end_ = window > ~std::uint64_t{0} - start ? ~std::uint64_t{0} : start + window;
 }
 
-void Timeline::add(std::size_t guest, SpanKind kind, std::uint64_t from, std::uint64_t to) {
+void Timeline::record(std::size_t guest, SpanKind kind, std::uint64_t from, std::uint64_t to) {
     if (window_ == 0 || from < start_ || to <= from) return;
     if (from - start_ >= window_) return;
     const std::uint64_t window_end = start_ + window_; // from < window_end, so no overflow here

@@ -1,0 +1,429 @@
+// The oracle's protocol and accounting: vmx/sched/scheduler.cpp as of commit 5086f05, renamed
+// (tests/unit/scheduler_oracle.hpp says why it is kept).
+#include "tests/unit/scheduler_oracle.hpp"
+
+#include "vmx/sched/scheduler_util.hpp"
+
+namespace oracle {
+
+using vmx::kForever;
+using vmx::min_u64;
+using vmx::ratio_ppm;
+using vmx::sat_add;
+
+InitError OracleScheduler::init(const SchedParams& params, const GuestParams* guests, std::size_t count) {
+    if (count == 0 || guests == nullptr) return InitError::no_guests;
+    if (count > vmx::max_guests) return InitError::too_many_guests;
+    for (std::size_t g = 0; g < count; ++g) {
+        if (guests[g].slice_ticks == 0) return InitError::zero_slice;
+        if (params.policy != Policy::capped) continue;
+        if (guests[g].cap_percent > 100) return InitError::bad_cap_percent;
+        if (guests[g].cap_percent != 0 && guests[g].cap_period_ticks == 0)
+            return InitError::zero_cap_period;
+    }
+    params_ = params;
+    count_ = count;
+    for (std::size_t g = 0; g < vmx::max_guests; ++g) {
+        guests_[g] = GuestRuntime{};
+        stats_[g] = GuestStats{};
+        if (g < count) guests_[g].p = guests[g];
+    }
+    run_ = RunStats{};
+    timeline_.reset(0, 0);
+    run_end_ = 0;
+    frame_len_ = 0;
+    phase_ = Phase::root;
+    mark_ = 0;
+    q_ = Quantum{};
+    rr_last_ = kNoGuest;
+    owner_ = kNoGuest;
+    owner_seq_ = 0;
+    slice_begun_ = false;
+    slice_start_ = slice_last_ = 0;
+    entering_ = kNoGuest;
+    entering_inject_ = false;
+    handled_exit_ = false;
+    idle_for_ = kNoGuest;
+    idle_bound_ = 0;
+    return InitError::none;
+}
+
+void OracleScheduler::start(std::uint64_t now) {
+    run_.started = true;
+    run_.start = run_.end = now;
+    mark_ = now;
+    timeline_.reset(now, params_.timeline_ticks);
+    run_end_ = params_.duration_ticks == 0 ? kForever : sat_add(now, params_.duration_ticks);
+    for (std::size_t g = 0; g < count_; ++g) {
+        GuestRuntime& r = guests_[g];
+        // Ticks are anchored to the start of the run, not to entries: the guest's clock keeps
+        // wall time whoever has the CPU (Marcelo Tosatti's "timer reinjection").
+        r.next_due = r.p.tick_period_ticks == 0 ? kForever : sat_add(now, r.p.tick_period_ticks);
+        stats_[g].halted_observable = r.p.yield_on_hlt;
+        r.in_frame = true;
+        if (params_.policy == Policy::capped && r.p.cap_percent != 0) {
+            const std::uint64_t period = r.p.cap_period_ticks;
+            // period * cap / 100 without overflowing 64 bits.
+            r.budget = period / 100 * r.p.cap_percent + period % 100 * r.p.cap_percent / 100;
+            if (r.budget == 0) r.budget = 1;
+            r.period_end = sat_add(now, period);
+        }
+        if (params_.policy == Policy::fixed) frame_len_ += r.p.slice_ticks;
+    }
+    if (params_.policy == Policy::fixed) {
+        // The frame is anchored at the start: slot boundaries are absolute times, so that
+        // switching costs and late exits never make a frame drift (determinism: the README's "Choosing a policy").
+        q_.guest = 0;
+        q_.end = sat_add(now, guests_[0].p.slice_ticks);
+        q_.seq = 1;
+    }
+}
+
+std::uint64_t OracleScheduler::sanitize(std::uint64_t t) {
+    if (t >= mark_) return t;
+    ++run_.protocol_errors; // the TSC went backwards or a stale time was passed
+    return mark_;
+}
+
+void OracleScheduler::advance_ticks(std::uint64_t t) {
+    // Only ticks due before the end of the run count: one due at the end could not be delivered.
+    if (t >= run_end_) t = run_end_ - 1;
+    for (std::size_t g = 0; g < count_; ++g) {
+        GuestRuntime& r = guests_[g];
+        if (!alive(g) || t < r.next_due) continue;
+        const std::uint64_t period = r.p.tick_period_ticks;
+        // Periodic: the ticks due in (last, t]; a one-shot timer (set_timer) is one.
+        const std::uint64_t n = period == 0 ? 1 : (t - r.next_due) / period + 1;
+        GuestStats& s = stats_[g];
+        s.ticks_due += n;
+        // At most one pending tick per guest, like a real interrupt controller's request bit:
+        // the later ones are coalesced (dropped) and counted so the report can say so.
+        if (r.tick_pending) {
+            s.ticks_coalesced += n;
+        } else {
+            r.tick_pending = true;
+            r.pending_due = r.next_due;
+            s.ticks_coalesced += n - 1;
+        }
+        r.next_due = period == 0 ? kForever : sat_add(r.next_due, n * period);
+    }
+}
+
+void OracleScheduler::set_timer(std::size_t g, std::uint64_t due) {
+    if (g >= count_ || guests_[g].p.tick_period_ticks != 0) {
+        ++run_.protocol_errors; // one-shot timers are for guests without a periodic tick
+        return;
+    }
+    guests_[g].next_due = due;
+}
+
+void OracleScheduler::charge_owner(std::uint64_t to, std::uint64_t GuestStats::*bucket) {
+    if (to <= mark_ || owner_ == kNoGuest) return;
+    const std::uint64_t d = to - mark_;
+    GuestStats& s = stats_[owner_];
+    s.*bucket += d;
+    s.allotted += d;
+    if (bucket == &GuestStats::halted) run_.idle_on_behalf += d;
+    timeline_.add(owner_, bucket == &GuestStats::halted ? SpanKind::halted : SpanKind::running, mark_, to);
+    if (params_.policy == Policy::capped) charge_budget(owner_, mark_, to);
+    slice_last_ = to;
+    mark_ = to;
+}
+
+// Guest mode up to `to`, except `root_inside` ticks of it that went to exits the fast path
+// handled: those are the hypervisor's work for the guest.
+void OracleScheduler::charge_guest_mode(std::uint64_t to, std::uint64_t root_inside) {
+    if (to <= mark_ || owner_ == kNoGuest) return;
+    const std::uint64_t d = to - mark_;
+    const std::uint64_t inside = root_inside < d ? root_inside : d;
+    GuestStats& s = stats_[owner_];
+    s.ran += d - inside;
+    s.hypervisor += inside;
+    s.allotted += d;
+    timeline_.add(owner_, SpanKind::running, mark_, to);
+    if (params_.policy == Policy::capped) charge_budget(owner_, mark_, to);
+    slice_last_ = to;
+    mark_ = to;
+}
+
+void OracleScheduler::charge_unowned(std::uint64_t to, std::uint64_t RunStats::*bucket) {
+    if (to <= mark_) return;
+    run_.*bucket += to - mark_;
+    if (bucket == &RunStats::idle) timeline_.add(0, SpanKind::idle, mark_, to);
+    mark_ = to;
+}
+
+void OracleScheduler::close_slice() {
+    if (owner_ != kNoGuest && slice_begun_) stats_[owner_].slice.add(slice_last_ - slice_start_);
+    owner_ = kNoGuest;
+    slice_begun_ = false;
+}
+
+void OracleScheduler::open_slice(std::size_t g, std::uint64_t at) {
+    owner_ = g;
+    owner_seq_ = q_.seq;
+    slice_begun_ = true;
+    slice_start_ = slice_last_ = at;
+}
+
+void OracleScheduler::settle_idle(std::uint64_t now) {
+    if (phase_ != Phase::idle) return;
+    // Idling on a guest's behalf counts as its `halted` time only up to its slot's end; a late
+    // wake-up beyond it is nobody's.
+    if (idle_for_ != kNoGuest && owner_ == idle_for_ && slice_begun_)
+        charge_owner(now < idle_bound_ ? now : idle_bound_, &GuestStats::halted);
+    charge_unowned(now, &RunStats::idle);
+    phase_ = Phase::root;
+    idle_for_ = kNoGuest;
+}
+
+// The hypervisor's work for a handled exit is the guest's, up to the decision that follows it.
+// Past the end of the guest's slot (or slice) it is an overrun: the current quantum ends where
+// the work did, so the next one is whole, and the overrun becomes the guest's debt.
+void OracleScheduler::charge_exit_handling(std::uint64_t now) {
+    if (!handled_exit_) return;
+    handled_exit_ = false;
+    if (owner_ == kNoGuest || !slice_begun_ || !alive(owner_)) return;
+    charge_owner(now, &GuestStats::hypervisor);
+    if (q_.guest != owner_ || q_.seq != owner_seq_ || now <= q_.end) return;
+    const std::uint64_t overrun = now - q_.end;
+    ++stats_[owner_].overruns;
+    stats_[owner_].overrun_ticks += overrun;
+    if (params_.policy != Policy::capped) guests_[owner_].debt += overrun; // capped: the budget pays
+    q_.end = now;
+}
+
+// A quantum of `length` for guest g, less what it owes for earlier overruns (at most all but one
+// tick of it; the rest waits for the next one).
+std::uint64_t OracleScheduler::pay_debt(std::size_t g, std::uint64_t length) {
+    GuestRuntime& r = guests_[g];
+    if (r.debt == 0 || length <= 1) return length;
+    const std::uint64_t pay = r.debt < length - 1 ? r.debt : length - 1;
+    r.debt -= pay;
+    return length - pay;
+}
+
+Decision OracleScheduler::next(std::uint64_t now) {
+    if (!run_.started) start(now);
+    Decision d;
+    if (run_.finished) return d;
+    now = sanitize(now);
+    if (phase_ == Phase::guest) {
+        // No on_exit for the last entry: count it and treat the gap as guest time.
+        ++run_.protocol_errors;
+        charge_owner(now, &GuestStats::ran);
+        phase_ = Phase::root;
+    }
+    entering_ = kNoGuest;
+    advance_ticks(now);
+    settle_idle(now);
+    charge_exit_handling(now);
+    d = choose(now);
+    run_.end = mark_;
+    return d;
+}
+
+Decision OracleScheduler::decide_run(std::size_t g, std::uint64_t now) {
+    const bool continues = owner_ == g && owner_seq_ == q_.seq && slice_begun_;
+    if (continues) {
+        charge_owner(now, &GuestStats::hypervisor); // exit handling inside the slice
+    } else {
+        close_slice();
+        charge_unowned(now, &RunStats::switching);
+        owner_ = g;
+        owner_seq_ = q_.seq;
+        slice_begun_ = false; // begins at the first entry
+    }
+    const GuestRuntime& r = guests_[g];
+    Decision d;
+    d.kind = DecisionKind::run;
+    d.guest = g;
+    std::uint64_t deadline = q_.end < run_end_ ? q_.end : run_end_;
+    if (r.next_due < deadline) deadline = r.next_due; // deliver the next tick on time
+    d.timer_deadline = deadline;
+    d.inject_tick = r.tick_pending;
+    const Activity a = stats_[g].activity;
+    d.resume_halted = a == Activity::halted_trapped || a == Activity::halted_native;
+    d.new_slice = !continues;
+    entering_ = g;
+    entering_inject_ = r.tick_pending;
+    phase_ = Phase::root;
+    return d;
+}
+
+Decision OracleScheduler::decide_idle(std::size_t on_behalf, std::uint64_t until, std::uint64_t now) {
+    if (on_behalf != kNoGuest) {
+        const bool continues = owner_ == on_behalf && owner_seq_ == q_.seq && slice_begun_;
+        if (continues) {
+            charge_owner(now, &GuestStats::hypervisor);
+        } else {
+            close_slice();
+            charge_unowned(now, &RunStats::switching);
+            open_slice(on_behalf, now); // the slot is its own even while nobody is in guest mode
+        }
+    } else {
+        close_slice();
+        charge_unowned(now, &RunStats::switching);
+    }
+    if (until > run_end_) until = run_end_;
+    if (until <= now) until = now + 1; // never ask the shell to idle into the past
+    phase_ = Phase::idle;
+    idle_for_ = on_behalf;
+    idle_bound_ = q_.end;
+    Decision d;
+    d.kind = DecisionKind::idle;
+    d.guest = on_behalf;
+    d.idle_until = until;
+    return d;
+}
+
+Decision OracleScheduler::decide_finished(std::uint64_t now) {
+    close_slice();
+    charge_unowned(now, &RunStats::switching);
+    phase_ = Phase::root;
+    return Decision{};
+}
+
+void OracleScheduler::on_reentry(std::size_t guest, std::uint64_t t_entry, bool injected_tick) {
+    if (!run_.started || run_.finished || phase_ != Phase::root || guest >= count_ ||
+        guest != entering_) {
+        ++run_.protocol_errors; // not the guest of the last `run` decision: ignored
+        return;
+    }
+    t_entry = sanitize(t_entry);
+    advance_ticks(t_entry);
+    if (owner_ == guest && slice_begun_) {
+        charge_owner(t_entry, &GuestStats::hypervisor);
+    } else {
+        // Loading the guest is a switching cost; under `capped` it is paid from the guest's
+        // budget (its quantum started at the decision).
+        const std::uint64_t decided = mark_;
+        charge_unowned(t_entry, &RunStats::switching);
+        if (params_.policy == Policy::capped) charge_budget(guest, decided, t_entry);
+        open_slice(guest, t_entry);
+    }
+    GuestRuntime& r = guests_[guest];
+    GuestStats& s = stats_[guest];
+    if (injected_tick) {
+        if (!r.tick_pending || !entering_inject_) {
+            ++run_.protocol_errors; // nothing was asked to be injected
+        } else {
+            r.tick_pending = false;
+            ++s.ticks_injected;
+            s.tick_latency.add(t_entry - r.pending_due);
+            if (s.activity == Activity::halted_trapped) s.halted_wall += t_entry - r.halt_since;
+            s.activity = Activity::active; // the interrupt wakes a halted guest
+        }
+    } else if (s.activity == Activity::halted_trapped) {
+        // Its tick could not be injected (interrupts off in HLT): it goes back in activity
+        // state HLT, where its halted time is no longer observable.
+        s.halted_wall += t_entry - r.halt_since;
+        s.activity = Activity::halted_native;
+        s.halted_observable = false;
+    }
+    entering_ = kNoGuest;
+    phase_ = Phase::guest;
+    run_.end = mark_;
+}
+
+void OracleScheduler::on_exit(std::size_t guest, std::uint64_t t_exit, ExitCause cause, std::uint64_t root_inside) {
+    if (!run_.started || run_.finished || guest >= count_) {
+        ++run_.protocol_errors;
+        return;
+    }
+    if (phase_ != Phase::guest || guest != owner_) {
+        // Outside guest mode only a death can be reported: the shell gives up on a guest it
+        // could not make current (VMPTRLD failed). No time was spent in guest mode.
+        if (cause != ExitCause::dead || phase_ == Phase::guest || !alive(guest)) {
+            ++run_.protocol_errors;
+            return;
+        }
+        t_exit = sanitize(t_exit);
+        ++stats_[guest].exits[static_cast<std::size_t>(ExitCause::dead)];
+        if (entering_ == guest) entering_ = kNoGuest;
+        guest_died(guest, t_exit);
+        run_.end = mark_;
+        return;
+    }
+    t_exit = sanitize(t_exit);
+    charge_guest_mode(t_exit, root_inside);
+    phase_ = Phase::root;
+    GuestStats& s = stats_[guest];
+    const auto index = static_cast<std::size_t>(cause);
+    if (index < kExitCauseCount) ++s.exits[index];
+    switch (cause) {
+    case ExitCause::timer:
+        s.activity = Activity::active; // it was not in HLT, or the shell would have said so
+        break;
+    case ExitCause::halted:
+        if (!guests_[guest].p.yield_on_hlt) ++run_.protocol_errors; // HLT exiting is off
+        s.activity = Activity::halted_trapped;
+        guests_[guest].halt_since = t_exit;
+        break;
+    case ExitCause::halted_native_at_preemption:
+        s.activity = Activity::halted_native;
+        s.halted_observable = false;
+        break;
+    case ExitCause::yielded:
+        s.activity = Activity::active;
+        if (q_.guest == guest) q_.yielded = true;
+        break;
+    case ExitCause::handled:
+        handled_exit_ = true; // an exit in HLT state (NMI, external interrupt) leaves it halted
+        break;
+    case ExitCause::dead:
+        guest_died(guest, t_exit);
+        break;
+    }
+    run_.end = mark_;
+}
+
+void OracleScheduler::end(std::uint64_t now) {
+    if (!run_.started) start(now);
+    if (run_.finished) return;
+    now = sanitize(now);
+    if (phase_ == Phase::guest) {
+        ++run_.protocol_errors; // ended while a guest was in guest mode
+        charge_owner(now, &GuestStats::ran);
+        phase_ = Phase::root;
+    }
+    advance_ticks(now);
+    settle_idle(now);
+    decide_finished(now);
+    for (std::size_t g = 0; g < count_; ++g) {
+        if (stats_[g].activity != Activity::halted_trapped) continue;
+        stats_[g].halted_wall += now - guests_[g].halt_since;
+        guests_[g].halt_since = now;
+    }
+    run_.end = mark_;
+    run_.finished = true;
+}
+
+std::uint64_t OracleScheduler::share_ppm(std::size_t g) const {
+    return ratio_ppm(stats_[g].ran, run_.length());
+}
+
+std::uint64_t OracleScheduler::allotted_ppm(std::size_t g) const {
+    return ratio_ppm(stats_[g].allotted, run_.length());
+}
+
+std::uint64_t OracleScheduler::idle_ppm() const {
+    return ratio_ppm(run_.idle, run_.length());
+}
+
+bool OracleScheduler::totals_add_up(std::uint64_t tolerance_ticks) const {
+    std::uint64_t sum = run_.idle + run_.switching;
+    for (std::size_t g = 0; g < count_; ++g) {
+        const GuestStats& s = stats_[g];
+        if (s.allotted != s.ran + s.hypervisor + s.halted) return false;
+        std::uint64_t slices = s.slice.total;
+        if (g == owner_ && slice_begun_) slices += slice_last_ - slice_start_;
+        if (s.allotted != slices) return false;
+        sum += s.allotted;
+    }
+    const std::uint64_t length = mark_ - run_.start;
+    const std::uint64_t diff = sum > length ? sum - length : length - sum;
+    return diff <= tolerance_ticks;
+}
+
+} // namespace oracle

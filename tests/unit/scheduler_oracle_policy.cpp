@@ -1,0 +1,194 @@
+// The oracle's policies: vmx/sched/scheduler_policy.cpp as of commit 5086f05, renamed
+// (tests/unit/scheduler_oracle.hpp says why it is kept): a scan over every guest per decision.
+#include "tests/unit/scheduler_oracle.hpp"
+
+#include "vmx/sched/scheduler_util.hpp"
+
+namespace oracle {
+
+using vmx::kForever;
+using vmx::min_u64;
+using vmx::sat_add;
+
+namespace {
+
+// Moves a `capped` budget period forward so that `t` falls inside it. A new period starts with
+// nothing used: budgets do not carry over (README, "Where it comes from": "a budget per period").
+void roll_period(std::uint64_t& period_end, std::uint64_t& used, std::uint64_t period,
+                 std::uint64_t t) {
+    if (t < period_end) return;
+    const std::uint64_t k = (t - period_end) / period + 1;
+    period_end = sat_add(period_end, k * period);
+    used = 0;
+}
+
+// Adds the possession time [from, to) to a budget, split at period boundaries; only the part in
+// the last period touched matters, so a long stretch costs no loop.
+void add_usage(std::uint64_t& period_end, std::uint64_t& used, std::uint64_t period,
+               std::uint64_t from, std::uint64_t to) {
+    if (from >= to) return;
+    roll_period(period_end, used, period, from);
+    if (to <= period_end) {
+        used += to - from;
+        return;
+    }
+    roll_period(period_end, used, period, to - 1);
+    used = to - (period_end - period); // from < the start of that period
+}
+
+} // namespace
+
+void OracleScheduler::charge_budget(std::size_t g, std::uint64_t from, std::uint64_t to) {
+    GuestRuntime& r = guests_[g];
+    if (r.budget == 0) return;
+    add_usage(r.period_end, r.used, r.p.cap_period_ticks, from, to);
+}
+
+// Budget left at `now`. The budget counts a guest's quanta from the decision on: switching in,
+// guest mode and exit handling inside them, so the hypervisor's work for a guest is paid from
+// that guest's cap and a quantum cut at the budget uses it up exactly.
+std::uint64_t OracleScheduler::budget_left(std::size_t g, std::uint64_t now) const {
+    const GuestRuntime& r = guests_[g];
+    if (params_.policy != Policy::capped || r.budget == 0) return kForever;
+    std::uint64_t period_end = r.period_end;
+    std::uint64_t used = r.used;
+    roll_period(period_end, used, r.p.cap_period_ticks, now);
+    return used < r.budget ? r.budget - used : 0;
+}
+
+// A guest that executed a trapped HLT waits for its next event, its virtual tick: the
+// "yield" of yield_on_hlt. A pending tick makes it runnable again at once (HLT with an
+// interrupt pending does not block, as in KVM's kvm_vcpu_block).
+bool OracleScheduler::blocked(std::size_t g) const {
+    return stats_[g].activity == Activity::halted_trapped && !guests_[g].tick_pending;
+}
+
+bool OracleScheduler::eligible(std::size_t g, std::uint64_t now) const {
+    // `reserve`: a dead guest keeps its turn, spent idle — Srivatsa Vaddagiri's "dummy VM to
+    // consume 25%", without the dummy VM (Avi Kivity's crash case).
+    if (!alive(g)) return params_.on_guest_exit == OnGuestExit::reserve;
+    if (blocked(g)) return false;
+    return budget_left(g, now) > 0;
+}
+
+bool OracleScheduler::quantum_still_valid(std::uint64_t now) const {
+    const std::size_t g = q_.guest;
+    if (g == kNoGuest || now >= q_.end) return false;
+    if (!alive(g)) return params_.on_guest_exit == OnGuestExit::reserve;
+    return !q_.yielded && !blocked(g);
+}
+
+void OracleScheduler::pick_round_robin(std::uint64_t now) {
+    ++q_.seq;
+    q_.yielded = false;
+    const std::size_t first = rr_last_ == kNoGuest ? 0 : (rr_last_ + 1) % count_;
+    for (std::size_t i = 0; i < count_; ++i) {
+        const std::size_t g = (first + i) % count_;
+        if (!eligible(g, now)) continue;
+        q_.guest = g;
+        // `capped`: the quantum ends where the budget does, decided now, so that exits inside
+        // it never move the deadline.
+        const std::uint64_t slice = guests_[g].p.slice_ticks;
+        const std::uint64_t left = budget_left(g, now);
+        if (left < slice) ++stats_[g].throttled;
+        q_.end = sat_add(now, left < slice ? left : pay_debt(g, slice));
+        rr_last_ = g;
+        return;
+    }
+    q_.guest = kNoGuest;
+    q_.end = now;
+}
+
+// The next time something may become runnable while nothing is: a blocked guest's tick, or the
+// start of a budget period of a guest whose budget is spent.
+std::uint64_t OracleScheduler::next_wake(std::uint64_t now) const {
+    std::uint64_t wake = run_end_;
+    for (std::size_t g = 0; g < count_; ++g) {
+        if (!alive(g)) continue;
+        const GuestRuntime& r = guests_[g];
+        if (blocked(g)) {
+            wake = min_u64(wake, r.next_due);
+        } else if (budget_left(g, now) == 0) {
+            std::uint64_t period_end = r.period_end;
+            std::uint64_t used = r.used;
+            roll_period(period_end, used, r.p.cap_period_ticks, now);
+            wake = min_u64(wake, period_end);
+        }
+    }
+    return wake;
+}
+
+std::size_t OracleScheduler::next_in_frame(std::size_t g) const {
+    for (std::size_t i = 1; i <= count_; ++i) {
+        const std::size_t h = (g + i) % count_;
+        if (guests_[h].in_frame) return h;
+    }
+    return g;
+}
+
+// `fixed`: slots follow each other in guest order, back to back from the start of the run,
+// whatever happens inside them. A shell that comes back late finds the slot that is current
+// now; the ones it missed are skipped, never made up for.
+void OracleScheduler::advance_slot(std::uint64_t now) {
+    if (frame_len_ == 0) return;
+    while (now >= q_.end) {
+        if (guests_[q_.guest].in_frame && now - q_.end >= frame_len_)
+            q_.end += (now - q_.end) / frame_len_ * frame_len_; // whole frames missed
+        const std::size_t g = next_in_frame(q_.guest);
+        q_.guest = g;
+        q_.end = sat_add(q_.end, pay_debt(g, guests_[g].p.slice_ticks));
+        ++q_.seq;
+        q_.yielded = false;
+    }
+}
+
+void OracleScheduler::guest_died(std::size_t g, std::uint64_t t) {
+    GuestRuntime& r = guests_[g];
+    stats_[g].activity = Activity::dead;
+    stats_[g].died_at = t;
+    r.tick_pending = false;
+    if (params_.policy == Policy::fixed && params_.on_guest_exit == OnGuestExit::reclaim &&
+        r.in_frame) {
+        // `reclaim`: the slot leaves the frame and the next one starts now, so the others'
+        // shares rise to 1/(N-1) ("suddenly the others get 33% each" — Avi Kivity).
+        r.in_frame = false;
+        frame_len_ -= r.p.slice_ticks;
+        if (q_.guest == g) q_.end = t;
+    }
+}
+
+Decision OracleScheduler::choose(std::uint64_t now) {
+    bool any_alive = false;
+    bool can_wake = false;
+    for (std::size_t g = 0; g < count_; ++g) {
+        if (!alive(g)) continue;
+        any_alive = true;
+        if (!blocked(g) || guests_[g].next_due != kForever) can_wake = true;
+    }
+    // The run ends at its duration, or when no guest can ever run again.
+    if (now >= run_end_ || !any_alive || (run_end_ == kForever && !can_wake))
+        return decide_finished(now);
+
+    if (params_.policy == Policy::fixed) {
+        advance_slot(now);
+        const std::size_t g = q_.guest;
+        if (!alive(g) || q_.yielded) return decide_idle(kNoGuest, q_.end, now);
+        // Trapped HLT under `fixed`: keep the slot and idle on the guest's behalf until the slot
+        // ends or its next tick — Marcelo Tosatti's "consume the timeslice outside guest mode",
+        // with its halted time measured exactly.
+        if (blocked(g)) return decide_idle(g, min_u64(q_.end, guests_[g].next_due), now);
+        return decide_run(g, now);
+    }
+
+    if (!quantum_still_valid(now)) pick_round_robin(now);
+    const std::size_t g = q_.guest;
+    if (g == kNoGuest) {
+        const std::uint64_t wake = next_wake(now);
+        if (wake == kForever) return decide_finished(now);
+        return decide_idle(kNoGuest, wake, now);
+    }
+    if (!alive(g)) return decide_idle(kNoGuest, q_.end, now); // a reserved turn
+    return decide_run(g, now);
+}
+
+} // namespace oracle
