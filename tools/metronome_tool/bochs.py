@@ -28,7 +28,7 @@ def write_bochsrc(work_dir: pathlib.Path, ips=DEFAULT_IPS, cpu_model=DEFAULT_CPU
     return bochsrc
 
 
-def prepare(work_dir, efi, config_text, ips=DEFAULT_IPS, files=None, cpu_model=DEFAULT_CPU):
+def prepare(work_dir, efi, config_text, ips=DEFAULT_IPS, files=None, cpu_model=DEFAULT_CPU, megs=None):
     """Fills work_dir with esp.img, bochsrc and cont.rc; returns the command line. `files`: more
     files for the ESP, {path on the ESP (e.g. "guests/a.elf"): bytes} (esp.make_esp)."""
     work_dir = pathlib.Path(work_dir)
@@ -36,7 +36,7 @@ def prepare(work_dir, efi, config_text, ips=DEFAULT_IPS, files=None, cpu_model=D
     for old in ("serial.txt", "bochs.log"):
         (work_dir / old).unlink(missing_ok=True)
     esp.make_esp(work_dir / "esp.img", efi, {**(files or {}), "metronome.cfg": config_text})
-    bochsrc = write_bochsrc(work_dir, ips=ips, cpu_model=cpu_model, megs=config.memory_megs(config_text, files))
+    bochsrc = write_bochsrc(work_dir, ips=ips, cpu_model=cpu_model, megs=megs or config.memory_megs(config_text, files))
     # The built-in debugger stops before the first instruction: continue, and quit if the
     # simulation ever drops back to the prompt.
     (work_dir / "cont.rc").write_text("c\nquit\n")
@@ -55,10 +55,12 @@ def _lost_port_race(result):
 
 
 def run(efi, config_text, work_dir, timeout=120.0, ips=DEFAULT_IPS, on_line=None,
-        progress=True, files=None, cpu_model=DEFAULT_CPU):
+        progress=True, files=None, cpu_model=DEFAULT_CPU, megs=None):
+    """Boots metronome.efi with config_text; `megs` sets the machine's memory (default: what the
+    configuration needs, config.memory_megs)."""
     work_dir = pathlib.Path(work_dir)
     for attempt in range(PORT_RACE_RETRIES + 1):
-        cmd = prepare(work_dir, efi, config_text, ips=ips, files=files, cpu_model=cpu_model)
+        cmd = prepare(work_dir, efi, config_text, ips=ips, files=files, cpu_model=cpu_model, megs=megs)
         result = emulator.run("bochs", cmd, work_dir, work_dir / "serial.txt", timeout,
                               on_line=on_line, progress=progress)
         if not _lost_port_race(result) or attempt == PORT_RACE_RETRIES:
