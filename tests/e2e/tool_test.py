@@ -9,7 +9,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "tools"))
 
 import tempfile  # noqa: E402
 
-from metronome_tool import caps_file, config, cpu_models, diagnose, emulator, serial_log  # noqa: E402
+from metronome_tool import caps_file, config, cpu_models, diagnose, elf_pack, emulator, serial_log  # noqa: E402
 
 
 class ConfigTest(unittest.TestCase):
@@ -52,6 +52,60 @@ class MemoryMegsTest(unittest.TestCase):
         self.assertEqual(config.memory_megs(self.guests(4, "memory_mib = 128 # big\n")), 640)
         self.assertEqual(config.memory_megs("memory_mib = 128\n" + self.guests(4, "memory_mib = 2\n")), 256)
         self.assertEqual(config.memory_megs(self.guests(256, "memory_mib = 256\n")), config.MAX_MEGS)
+
+
+def tiny_elf(segments, note_in=None):
+    """An ELF64 with PT_LOAD segments [(vaddr, bytes, memsz)] at 2 MiB-aligned offsets, section
+    headers claimed, and a PT_NOTE inside segment `note_in` (its first 8 bytes)."""
+    import struct
+    phnum = len(segments) + (note_in is not None)
+    offsets, at = [], 0x200000
+    for _, data, _ in segments:
+        offsets.append(at)
+        at += (len(data) + 0x1fffff) // 0x200000 * 0x200000
+    out = bytearray(at)
+    ident = b"\x7fELF\x02\x01\x01" + b"\0" * 9
+    struct.pack_into("<16sHHIQQQIHHHHHH", out, 0, ident, 2, 62, 1, segments[0][0], 64, 0x1234, 0, 64, 56,
+                     phnum, 64, 9, 8)
+    for i, (vaddr, data, memsz) in enumerate(segments):
+        struct.pack_into("<IIQQQQQQ", out, 64 + 56 * i, 1, 5, offsets[i], vaddr, vaddr, len(data), memsz,
+                         0x200000)
+        out[offsets[i]:offsets[i] + len(data)] = data
+    if note_in is not None:
+        struct.pack_into("<IIQQQQQQ", out, 64 + 56 * len(segments), 4, 4, offsets[note_in],
+                         segments[note_in][0], segments[note_in][0], 8, 8, 4)
+    return bytes(out)
+
+
+def segments_in_memory(data):
+    """{vaddr: the memsz bytes a loader puts there} and the PT_NOTE's bytes, read from the file."""
+    import struct
+    phoff, phnum = struct.unpack_from("<Q", data, 0x20)[0], struct.unpack_from("<H", data, 0x38)[0]
+    memory, note = {}, None
+    for i in range(phnum):
+        typ, _, off, vaddr, _, filesz, memsz, _ = struct.unpack_from("<IIQQQQQQ", data, phoff + 56 * i)
+        if typ == 1:
+            memory[vaddr] = data[off:off + filesz] + b"\0" * (memsz - filesz)
+        elif typ == 4:
+            note = data[off:off + filesz]
+    return memory, note
+
+
+class ElfPackTest(unittest.TestCase):
+    def test_the_memory_image_is_the_same_and_the_file_shorter(self):
+        text = b"\x90" * 5000 + b"NOTE1234" + b"\xcc" * 3
+        bss_like = b"data" + b"\0" * 300000  # stored zeros, as vmlinux stores .bss
+        original = tiny_elf([(0xffffffff81000000, text, len(text)), (0xffffffff82000000, bss_like, 400000)],
+                            note_in=0)
+        packed = elf_pack.pack(original)
+        self.assertLess(len(packed), 20000)
+        self.assertEqual(segments_in_memory(packed), segments_in_memory(original))
+        self.assertEqual(packed[:0x18], original[:0x18])                 # ident, type, machine, entry
+        self.assertEqual(packed[0x28:0x30], b"\0" * 8)                   # no section headers
+
+    def test_not_an_elf64(self):
+        with self.assertRaises(ValueError):
+            elf_pack.pack(b"MZ" + b"\0" * 100)
 
 
 class SerialLogTest(unittest.TestCase):

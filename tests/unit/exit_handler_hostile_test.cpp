@@ -160,7 +160,7 @@ TEST_CASE("hostile: invalid XSETBV is #GP and keeps XCR0; without OSXSAVE it is 
     for (const auto& b : bad) {
         CAPTURE(b[1]);
         Guest g;
-        g.vmcs.set(Field::cr4_read_shadow, (1u << 18) | 0x620);
+        g.vmcs.set(Field::guest_cr4, (1u << 18) | 0x620); // OSXSAVE: not owned, so the real CR4's
         g.guest.xcr0 = 7;
         g.guest.regs.rcx = b[0];
         g.guest.regs.rax = b[1] & 0xffffffffu;
@@ -170,7 +170,7 @@ TEST_CASE("hostile: invalid XSETBV is #GP and keeps XCR0; without OSXSAVE it is 
         CHECK(g.guest.xcr0 == 7);
     }
     Guest g;
-    g.vmcs.set(Field::cr4_read_shadow, 0x620);
+    g.vmcs.set(Field::guest_cr4, 0x620);
     g.guest.regs.rax = 3;
     g.exit(vmx::exit_reason::xsetbv, 0, 3);
     CHECK(g.injected_vector() == vmx::vector::ud);

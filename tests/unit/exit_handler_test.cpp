@@ -58,10 +58,17 @@ TEST_CASE("exit handler: CPUID leaf 1 hides VMX and MONITOR and announces a hype
     CHECK((f.guest.regs.rcx & (1u << 3)) == 0);
     CHECK((f.guest.regs.rcx & (1u << 31)) != 0);
     CHECK((f.guest.regs.rcx & (1u << 27)) == 0);  // guest CR4.OSXSAVE is 0
-    f.vmcs.set(Field::cr4_read_shadow, 1u << 18);
+    f.vmcs.set(Field::guest_cr4, 1u << 18); // CR4.OSXSAVE, which the guest owns
     f.guest.regs.rax = 1;
     f.exit(vmx::exit_reason::cpuid);
     CHECK((f.guest.regs.rcx & (1u << 27)) != 0);
+    // A stale read shadow does not count for a bit the guest owns: Linux clears OSXSAVE without
+    // an exit when it gives up on XSAVE, and user space must not then be told to use XGETBV.
+    f.vmcs.set(Field::cr4_read_shadow, 1u << 18);
+    f.vmcs.set(Field::guest_cr4, 0);
+    f.guest.regs.rax = 1;
+    f.exit(vmx::exit_reason::cpuid);
+    CHECK((f.guest.regs.rcx & (1u << 27)) == 0);
     f.guest.regs.rax = 7;
     f.guest.regs.rcx = 0;
     f.exit(vmx::exit_reason::cpuid);
@@ -402,7 +409,7 @@ TEST_CASE("exit handler: CR4.VMXE cannot be set by a guest, other CR4 bits pass"
 
 TEST_CASE("exit handler: XSETBV validates XCR0 against the CPU") {
     Fixture f;
-    f.vmcs.set(Field::cr4_read_shadow, 1u << 18);
+    f.vmcs.set(Field::guest_cr4, 1u << 18); // CR4.OSXSAVE, which the guest owns
     f.guest.regs.rax = 0x7;  // x87 | SSE | AVX
     f.guest.regs.rcx = 0;
     f.exit(vmx::exit_reason::xsetbv, 0, 3);

@@ -1,7 +1,7 @@
 """The files a Linux guest boots from, built in the build folder (nothing installed, nothing
 committed): Debian's own kernel as an uncompressed vmlinux (debian_kernel.py fetches the package
 `linux-image-amd64` depends on and pulls the ELF out of its bzImage, so the guest does not spend
-~4x10^9 instructions decompressing itself), and an initramfs of Debian's busybox-static, the
+~4x10^9 instructions decompressing itself; elf_pack.py drops the zeros it stores for .bss), and an initramfs of Debian's busybox-static, the
 project's metronome-guest (guest/linux/metronome_guest.c) and an /init that runs what the kernel
 command line's `metronome.run=` asks for:
 
@@ -16,7 +16,7 @@ once every guest has. The ESP gets \\linux\\vmlinux and \\linux\\initrd.img.
 import dataclasses
 import pathlib
 
-from . import config, debian_kernel, esp, initramfs
+from . import config, debian_kernel, elf_pack, esp, initramfs
 
 BUSYBOX_PACKAGE = "busybox-static"
 ESP_KERNEL = "linux/vmlinux"
@@ -67,11 +67,13 @@ class LinuxImage:
 
 
 def vmlinux_for(kernel: debian_kernel.DebianKernel, cache: pathlib.Path) -> pathlib.Path:
-    """The kernel's vmlinux, extracted once into the cache."""
-    out = pathlib.Path(cache) / f"vmlinux-{kernel.release}"
+    """The kernel's vmlinux, extracted once into the cache and repacked without its segments'
+    trailing zeros (elf_pack.py: the same memory image in about half the bytes)."""
+    out = pathlib.Path(cache) / f"vmlinux-{kernel.release}.packed"
     if not out.exists() or out.stat().st_mtime < kernel.vmlinuz.stat().st_mtime:
         partial = out.with_suffix(".partial")
         debian_kernel.extract_vmlinux(kernel.vmlinuz, partial)
+        partial.write_bytes(elf_pack.pack(partial.read_bytes()))
         partial.replace(out)
     return out
 

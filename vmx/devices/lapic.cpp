@@ -87,6 +87,21 @@ void Lapic::eoi() {
     if (v >= 0) clear(isr_, static_cast<std::uint8_t>(v));
 }
 
+// ICR (SDM "Interrupt Command Register"): only a fixed interrupt to this processor is delivered
+// (there is no other); the rest is counted.
+void Lapic::send_ipi(std::uint32_t icr_low, bool to_self) {
+    const std::uint32_t vector = icr_low & 0xffu;
+    const std::uint32_t mode = icr_low >> 8 & 7u;
+    const std::uint32_t shorthand = icr_low >> 18 & 3u;
+    if (mode == 0 && (shorthand == shorthand_self || shorthand == shorthand_all_including_self ||
+                      (shorthand == 0 && to_self))) {
+        ++self_ipis;
+        request(static_cast<std::uint8_t>(vector));
+    } else {
+        ++ipis_dropped;
+    }
+}
+
 bool Lapic::lint0_extint() const {
     return (lvt_lint0_ & x2apic::lvt_masked) == 0 && (lvt_lint0_ & (7u << 8)) == delivery_extint;
 }
@@ -208,20 +223,9 @@ MsrAccess Lapic::write(std::uint32_t msr, std::uint64_t value, std::uint64_t now
         if (value != 0) return MsrAccess::fault;
         esr_ = 0;
         return MsrAccess::done;
-    case reg_icr: {
-        const std::uint32_t vector = v32 & 0xffu;
-        const std::uint32_t mode = v32 >> 8 & 7u;
-        const std::uint32_t shorthand = v32 >> 18 & 3u;
-        const bool to_self = shorthand == shorthand_self || shorthand == shorthand_all_including_self ||
-                             (shorthand == 0 && (value >> 32) == 0);
-        if (mode == 0 && to_self) {
-            ++self_ipis;
-            request(static_cast<std::uint8_t>(vector));
-        } else {
-            ++ipis_dropped;
-        }
+    case reg_icr:
+        send_ipi(v32, (value >> 32) == 0);
         return MsrAccess::done;
-    }
     case reg_lvt_timer: {
         const std::uint32_t old_mode = timer_mode();
         write_lvt_timer(v32);
@@ -253,6 +257,66 @@ MsrAccess Lapic::write(std::uint32_t msr, std::uint64_t value, std::uint64_t now
         lvt_error_ |= x2apic::lvt_masked;
     }
     return MsrAccess::done;
+}
+
+} // namespace vmx
+
+namespace vmx {
+namespace {
+
+// xAPIC registers without an x2APIC twin, or that differ (SDM "Local APIC Register Address Map").
+enum : std::uint32_t {
+    mmio_id = 0x20,
+    mmio_eoi = 0xb0,
+    mmio_ldr = 0xd0,
+    mmio_dfr = 0xe0,
+    mmio_esr = 0x280,
+    mmio_icr_low = 0x300,
+    mmio_icr_high = 0x310,
+    mmio_self_ipi = 0x3f0, // x2APIC only
+};
+constexpr std::uint32_t icr_destination_logical = 1u << 11;
+
+std::uint32_t as_msr(std::uint32_t offset) { return x2apic::first_msr + (offset >> 4); }
+
+} // namespace
+
+std::uint32_t Lapic::mmio_read(std::uint32_t offset, std::uint64_t now) const {
+    if ((offset & 0xfu) != 0 || offset >= x2apic::page_size) return 0;
+    switch (offset) {
+    case mmio_id: return 0; // APIC ID 0 in bits 31:24 (CPUID.1:EBX[31:24] and the MP table agree)
+    case mmio_ldr: return ldr_;
+    case mmio_dfr: return dfr_;
+    case mmio_icr_low: return 0; // delivery status idle: sends complete at once
+    case mmio_icr_high: return icr_high_;
+    case mmio_self_ipi: return 0;
+    default: break;
+    }
+    std::uint64_t value = 0;
+    if (read(as_msr(offset), now, &value) != MsrAccess::done) return 0;
+    return static_cast<std::uint32_t>(value);
+}
+
+MsrAccess Lapic::mmio_write(std::uint32_t offset, std::uint32_t value, std::uint64_t now) {
+    if ((offset & 0xfu) != 0 || offset >= x2apic::page_size) return MsrAccess::done;
+    switch (offset) {
+    case mmio_eoi: eoi(); return MsrAccess::done;   // any value (x2APIC: only 0)
+    case mmio_esr: esr_ = 0; return MsrAccess::done; // any value
+    case mmio_ldr: ldr_ = value & 0xff000000u; return MsrAccess::done;
+    case mmio_dfr: dfr_ = value | 0x0fffffffu; return MsrAccess::done;
+    case mmio_icr_high: icr_high_ = value & 0xff000000u; return MsrAccess::done;
+    case mmio_icr_low: {
+        const std::uint32_t destination = icr_high_ >> 24;
+        const bool logical = (value & icr_destination_logical) != 0;
+        send_ipi(value, logical ? (destination & (ldr_ >> 24)) != 0 : destination == 0);
+        return MsrAccess::done;
+    }
+    case mmio_id:
+    case mmio_self_ipi: return MsrAccess::done;
+    default: break;
+    }
+    const MsrAccess a = write(as_msr(offset), value, now);
+    return a == MsrAccess::fault ? MsrAccess::done : a;
 }
 
 } // namespace vmx

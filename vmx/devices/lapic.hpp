@@ -1,12 +1,14 @@
-// A local APIC in x2APIC mode, for Linux guests (SDM Vol. 3 "Advanced Programmable Interrupt
-// Controller (APIC)", "Extended XAPIC (x2APIC)"): its registers are MSRs 0x800..0x8FF and reach
-// it through RDMSR/WRMSR exits; the guest finds it already in x2APIC mode (IA32_APIC_BASE has EN
-// and EXTD at entry; Linux keeps an x2APIC that is on, see the README's Linux section). It holds
-// the interrupt request and in-service registers and the priorities, and its timer in all three
-// modes: TSC-deadline (IA32_TSC_DEADLINE), one-shot and periodic (counting at the TSC's rate, the
-// "crystal" CPUID leaf 0x15 announces). Pure: times are the guest's TSC values, given by the
-// caller; the caller turns the timer's due time into a VMX-preemption-timer deadline and calls
-// timer_expired when it passes.
+// A local APIC for Linux guests (SDM Vol. 3 "Advanced Programmable Interrupt Controller (APIC)"),
+// in xAPIC mode (its registers are the 4 KiB page at IA32_APIC_BASE, 0xFEE00000, reached through
+// EPT violations: vmx/exits/mmio.cpp) or in x2APIC mode ("Extended XAPIC (x2APIC)": MSRs
+// 0x800..0x8FF, RDMSR/WRMSR exits). A Linux guest gets xAPIC mode: Linux 6.1 without ACPI (the MP
+// table) reads its APIC ID through the xAPIC page before it would pick an x2APIC driver, so an
+// x2APIC already on at entry faults (the README's Linux section). It holds the interrupt request
+// and in-service registers and the priorities, and its timer in all three modes: TSC-deadline
+// (IA32_TSC_DEADLINE), one-shot and periodic (counting at the TSC's rate, the "crystal" CPUID
+// leaf 0x15 announces). Pure: times are the guest's TSC values, given by the caller; the caller
+// turns the timer's due time into a VMX-preemption-timer deadline and calls timer_expired when it
+// passes.
 #pragma once
 #include <cstdint>
 
@@ -20,7 +22,8 @@ inline constexpr std::uint64_t base_bsp = 1u << 8;
 inline constexpr std::uint64_t base_extd = 1u << 10;
 inline constexpr std::uint64_t base_enable = 1u << 11;
 inline constexpr std::uint64_t default_base = 0xfee00000u;
-inline constexpr std::uint64_t apic_base_value = default_base | base_enable | base_extd | base_bsp;
+// The xAPIC register page at default_base.
+inline constexpr std::uint64_t page_size = 0x1000;
 // LVT Timer mode bits 18:17.
 inline constexpr std::uint32_t timer_one_shot = 0, timer_periodic = 1, timer_tsc_deadline = 2;
 inline constexpr std::uint32_t lvt_masked = 1u << 16;
@@ -38,6 +41,19 @@ class Lapic {
     // Register access by x2APIC MSR number (0x800 + offset / 16), and IA32_TSC_DEADLINE.
     MsrAccess read(std::uint32_t msr, std::uint64_t now, std::uint64_t* value) const;
     MsrAccess write(std::uint32_t msr, std::uint64_t value, std::uint64_t now);
+    // xAPIC mode: a 32-bit access at `offset` into the register page (registers sit at 16-byte
+    // boundaries; other offsets, reserved and write-only registers read 0, writes to them and to
+    // read-only registers are ignored, as the xAPIC does). Never `fault`.
+    std::uint32_t mmio_read(std::uint32_t offset, std::uint64_t now) const;
+    MsrAccess mmio_write(std::uint32_t offset, std::uint32_t value, std::uint64_t now);
+
+    // The mode: x2APIC (MSRs) or xAPIC (the page); IA32_APIC_BASE as it reads (EN, BSP, EXTD in
+    // x2APIC mode, the page at default_base).
+    bool x2apic_mode() const { return x2apic_mode_; }
+    void set_x2apic_mode(bool on) { x2apic_mode_ = on; }
+    std::uint64_t apic_base() const {
+        return x2apic::default_base | x2apic::base_enable | x2apic::base_bsp | (x2apic_mode_ ? x2apic::base_extd : 0);
+    }
 
     // The timer: armed, and when (guest TSC).
     bool timer_armed() const { return timer_armed_; }
@@ -74,6 +90,7 @@ class Lapic {
     void arm_count(std::uint64_t now);
     void write_lvt_timer(std::uint32_t value);
     void eoi();
+    void send_ipi(std::uint32_t icr_low, bool to_self);
 
     std::uint32_t irr_[8] = {};
     std::uint32_t isr_[8] = {};
@@ -92,6 +109,10 @@ class Lapic {
     std::uint64_t count_start_ = 0;            // one-shot/periodic: when the count began
     bool timer_armed_ = false;
     std::uint64_t timer_due_ = 0;
+    bool x2apic_mode_ = false;
+    std::uint32_t ldr_ = 0;                    // xAPIC: logical ID in bits 31:24
+    std::uint32_t dfr_ = 0xffffffffu;          // xAPIC: model in bits 31:28 (flat), the rest ones
+    std::uint32_t icr_high_ = 0;               // xAPIC: destination in bits 31:24
 };
 
 } // namespace vmx

@@ -38,11 +38,13 @@ std::uint32_t pc_in(Vcpu& guest, std::uint16_t port, unsigned size, std::uint64_
         sync_uart_line(pc);
     } else if (Cmos::owns(port)) {
         value = pc.cmos.read(port, guest_seconds(pc, guest_tsc));
-    } else if (port == keyboard_status || port == keyboard_data || port == system_control_b ||
-               port == reset_control) {
-        // No keyboard controller: no data, input buffer empty (Linux's reboot path polls bit 1);
-        // no NMI sources in 0x61.
-        value = 0;
+    } else if (port == keyboard_status || port == keyboard_data) {
+        // No keyboard controller: the floating bus. Linux's i8042 probe then sees a status that
+        // never empties and gives up at once ("No controller found") instead of waiting 0.5 s
+        // for a controller that does not answer.
+        value = 0xff;
+    } else if (port == system_control_b || port == reset_control) {
+        value = 0; // no NMI sources in 0x61
     } else if (port == system_control_a) {
         value = 0x02; // A20 on
     } else {

@@ -1,7 +1,7 @@
 // The virtual PC of a Linux guest: the devices an unmodified kernel needs and nothing more (the
-// README's Linux section says why each one): an x2APIC whose TSC-deadline timer is folded into
-// the VMX-preemption timer, the 8259A pair for the serial port's IRQ 4 (through LINT0, virtual
-// wire), a 16550A on COM1 printing to the guest's console line, the CMOS clock, and the answers
+// README's Linux section says why each one): a local APIC (xAPIC) whose TSC-deadline timer is
+// folded into the VMX-preemption timer, the 8259A pair for the serial port's IRQ 4 (through
+// LINT0, virtual wire), a 16550A on COM1 printing to the guest's console line, the CMOS clock, and the answers
 // to the legacy ports Linux probes. Guests of Metronome's own ABI have none of it
 // (Vcpu::pc is null). Pure: the exit handlers call in with the port or MSR and the guest's TSC.
 #pragma once
@@ -23,6 +23,7 @@ struct PcCounters {
     std::uint64_t interrupts = 0;       // external interrupts injected (APIC and PIC)
     std::uint64_t pic_interrupts = 0;   // of them, from the 8259 (ExtINT)
     std::uint64_t reset_attempts = 0;   // writes to ports that reset a PC (0x64, 0xCF9, 0x92)
+    std::uint64_t apic_accesses = 0;    // reads and writes of the xAPIC page (EPT violations)
 };
 
 struct PcPlatform {

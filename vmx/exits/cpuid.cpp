@@ -44,8 +44,9 @@ void set_registers(Vcpu& guest, const std::uint32_t* r) {
 
 // The two answers that follow the guest's own state.
 [[gnu::noinline]] void adjust_for_guest_state(Vcpu& guest, std::uint32_t leaf, std::uint32_t subleaf) {
-    if (leaf == 1 && (vmcs::read(Field::cr4_read_shadow) & cr4::osxsave) != 0) guest.regs.rcx |= cpuid_bit::osxsave;
-    if (leaf == 0xd && subleaf <= 1) guest.regs.rbx = xsave_size_for(*guest.cpuid, guest.xcr0);
+    if (leaf == 1 && (guest_visible_cr4() & cr4::osxsave) != 0) guest.regs.rcx |= cpuid_bit::osxsave;
+    if (leaf == 0xd && subleaf == 0) guest.regs.rbx = xsave_size_for(*guest.cpuid, guest.xcr0);
+    if (leaf == 0xd && subleaf == 1) guest.regs.rbx = xsave_compacted_size_for(*guest.cpuid, guest.xcr0);
 }
 
 } // namespace

@@ -93,8 +93,9 @@ void build_linux_cpuid_table(CpuidSource source, const LinuxCpuidFacts& facts, C
     }
     if (std::uint32_t* one = answer(t, 1, 0)) {
         one[ebx] = (one[ebx] & 0xffffu) | (1u << 16); // APIC ID 0, one logical processor
-        one[ecx] &= ~leaf1_ecx_removed;
-        one[ecx] |= cpuid_bit::x2apic | cpuid_bit::tsc_deadline;
+        // xAPIC only (vmx/devices/lapic.hpp): no x2APIC to switch to; the TSC-deadline timer.
+        one[ecx] &= ~(leaf1_ecx_removed | cpuid_bit::x2apic);
+        one[ecx] |= cpuid_bit::tsc_deadline;
         one[edx] &= ~leaf1_edx_removed;
         one[edx] |= cpuid_bit::apic;
     }

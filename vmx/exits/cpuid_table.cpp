@@ -114,4 +114,15 @@ std::uint32_t xsave_size_for(const CpuidTable& t, std::uint64_t xcr0) {
     return size;
 }
 
+std::uint32_t xsave_compacted_size_for(const CpuidTable& t, std::uint64_t xcr0) {
+    std::uint32_t size = 512 + 64;
+    for (std::uint32_t i = 2; i < 64; ++i) {
+        if ((xcr0 >> i & 1u) == 0) continue;
+        const std::uint32_t* c = cpuid_lookup(t, 0xd, i);
+        if ((c[2] & 2u) != 0) size = (size + 63) & ~63u; // ECX[1]: 64-byte aligned when compacted
+        size += c[0];
+    }
+    return size;
+}
+
 } // namespace vmx

@@ -82,5 +82,8 @@ inline const std::uint32_t* cpuid_lookup(const CpuidTable& t, std::uint32_t leaf
 // XSAVE area size (bytes) for the state components in `xcr0`, from leaf 0xD's subleaves: what
 // CPUID.(EAX=0DH,ECX=0):EBX reports for that XCR0.
 std::uint32_t xsave_size_for(const CpuidTable& table, std::uint64_t xcr0);
+// The same in the compacted format (XSAVEC; SDM "Compacted Form of XSAVE Area"): what
+// CPUID.(EAX=0DH,ECX=1):EBX reports for XCR0 | IA32_XSS (guests have no IA32_XSS: it is 0).
+std::uint32_t xsave_compacted_size_for(const CpuidTable& table, std::uint64_t xcr0);
 
 } // namespace vmx

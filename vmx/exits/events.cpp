@@ -59,7 +59,10 @@ ExitOutcome handle_ept_violation(Vcpu& guest) {
     const std::uint64_t q = vmcs::read(Field::exit_qualification);
     // Exit qualification bits 0/1/2: the access was a read, a write, an instruction fetch.
     const GuestAccess access = (q & 4u) != 0 ? GuestAccess::fetch : (q & 2u) != 0 ? GuestAccess::write : GuestAccess::read;
-    return stop_for_ept_violation(guest, vmcs::read(Field::guest_physical_address), access, q);
+    const std::uint64_t gpa = vmcs::read(Field::guest_physical_address);
+    if (guest.pc != nullptr && access != GuestAccess::fetch && gpa - x2apic::default_base < x2apic::page_size)
+        return handle_apic_access(guest, gpa);
+    return stop_for_ept_violation(guest, gpa, access, q);
 }
 
 ExitOutcome handle_exception_or_nmi(Vcpu& guest) {

@@ -15,6 +15,9 @@ inline constexpr std::uint64_t string_io_elements_per_exit = 16;
 // Moves the guest past the instruction that exited, as the processor would have completed it
 // (shadows end, a single-step trap is raised when RFLAGS.TF = 1).
 void advance_rip();
+// The same for an instruction of `length` bytes (exits that give no instruction length: EPT
+// violations).
+void advance_rip_by(std::uint64_t length);
 // Sets up a hardware exception for injection at the next entry, with its error code if it has one.
 void inject_exception(Vcpu& guest, std::uint8_t vector, std::uint32_t error_code = 0);
 // A page fault at `linear`: CR2 and the error code as the processor sets them.
@@ -25,6 +28,10 @@ enum class GuestAccess : std::uint8_t { read, write, fetch };
 // the processor's EPT would report: the guest stops, the report names the GPA and the access.
 ExitOutcome stop_for_ept_violation(Vcpu& guest, std::uint64_t gpa, GuestAccess access,
                                    std::uint64_t qualification);
+
+// CR4 as the guest sees it: the read shadow for the bits the hypervisor owns (the guest/host
+// mask), the real register for the rest (the guest writes those without an exit).
+std::uint64_t guest_visible_cr4();
 
 // A general register by the SDM's number (0 RAX ... 15 R15; 4 is RSP, in the VMCS).
 std::uint64_t read_gpr(Vcpu& guest, unsigned number);
@@ -41,6 +48,8 @@ ExitOutcome handle_xsetbv(Vcpu& guest);                        // xsetbv.cpp
 ExitOutcome handle_hlt(Vcpu& guest);                           // events.cpp
 ExitOutcome handle_interrupt_window(Vcpu& guest);              // events.cpp
 ExitOutcome handle_ept_violation(Vcpu& guest);                 // events.cpp
+// A Linux guest's access to its xAPIC page (vmx/devices/lapic.hpp), emulated.
+ExitOutcome handle_apic_access(Vcpu& guest, std::uint64_t gpa); // mmio.cpp
 ExitOutcome handle_exception_or_nmi(Vcpu& guest);              // events.cpp
 ExitOutcome handle_external_interrupt(Vcpu& guest);            // events.cpp
 ExitOutcome handle_entry_failure(Vcpu& guest, const ExitReason& reason); // events.cpp

@@ -13,10 +13,10 @@ namespace vmx {
 // loop's "sti; hlt". And an instruction completed with RFLAGS.TF = 1 raises a single-step #DB
 // trap (SDM "Single-Step Exception Condition"): it is left pending (BS), so VM entry delivers it
 // before the guest's next instruction, exactly where the processor would have.
-void advance_rip() {
-    const std::uint64_t rip = vmcs::read(Field::guest_rip);
-    const std::uint64_t length = vmcs::read(Field::exit_instruction_length);
-    vmcs::write(Field::guest_rip, rip + length);
+void advance_rip() { advance_rip_by(vmcs::read(Field::exit_instruction_length)); }
+
+void advance_rip_by(std::uint64_t length) {
+    vmcs::write(Field::guest_rip, vmcs::read(Field::guest_rip) + length);
     const std::uint64_t blocking = vmcs::read(Field::guest_interruptibility_state);
     const std::uint64_t shadow = interruptibility::blocking_by_sti | interruptibility::blocking_by_mov_ss;
     if ((blocking & shadow) != 0) vmcs::write(Field::guest_interruptibility_state, blocking & ~shadow);
@@ -49,6 +49,11 @@ ExitOutcome stop_for_ept_violation(Vcpu& guest, std::uint64_t gpa, GuestAccess a
     guest.stop.address = gpa;
     guest.stop.code = qualification;
     return ExitOutcome::stopped;
+}
+
+std::uint64_t guest_visible_cr4() {
+    const std::uint64_t owned = vmcs::read(Field::cr4_guest_host_mask);
+    return (vmcs::read(Field::guest_cr4) & ~owned) | (vmcs::read(Field::cr4_read_shadow) & owned);
 }
 
 std::uint64_t read_gpr(Vcpu& guest, unsigned number) {

@@ -1,7 +1,7 @@
 // RDMSR, WRMSR and RDPMC. Only MSRs outside the set switched per guest exit (the MSR bitmap,
 // vmx/vmcs/msr_bitmap.hpp). For the guests of guest/ABI.md they belong to the host, and touching
 // one gets what a CPU without it would give, #GP(0). A Linux guest's PC answers its local APIC's
-// MSRs (IA32_APIC_BASE, the x2APIC registers, IA32_TSC_DEADLINE) and the few a kernel reads
+// MSRs (IA32_APIC_BASE, the x2APIC registers in x2APIC mode, IA32_TSC_DEADLINE) and the few a kernel reads
 // without a fault handler (IA32_MISC_ENABLE, the microcode revision, IA32_FEATURE_CONTROL); every
 // other MSR is #GP(0) for it too, which Linux survives after its early IDT. Guests have no
 // performance counters (CPUID leaf 0xA reads zero), so RDPMC of any counter is #GP(0).
@@ -25,20 +25,23 @@ ExitOutcome read_done(Vcpu& guest, std::uint64_t value) {
     return ExitOutcome::resume;
 }
 
-bool is_apic_msr(std::uint32_t msr) {
-    return (msr >= x2apic::first_msr && msr <= x2apic::last_msr) || msr == msr::ia32_tsc_deadline;
+// The x2APIC MSRs exist only in x2APIC mode (SDM "x2APIC Register Address Space": #GP otherwise);
+// IA32_TSC_DEADLINE in both.
+bool is_apic_msr(const Vcpu& guest, std::uint32_t msr) {
+    if (msr == msr::ia32_tsc_deadline) return true;
+    return msr >= x2apic::first_msr && msr <= x2apic::last_msr && guest.pc->lapic.x2apic_mode();
 }
 
 ExitOutcome pc_rdmsr(Vcpu& guest, std::uint32_t msr) {
     switch (msr) {
-    case msr::ia32_apic_base: return read_done(guest, x2apic::apic_base_value);
+    case msr::ia32_apic_base: return read_done(guest, guest.pc->lapic.apic_base());
     case msr::ia32_misc_enable: return read_done(guest, msr::misc_enable_fast_strings);
     case msr::ia32_bios_sign_id: return read_done(guest, 0);
     // Locked, with VMX off: the kernel then leaves it alone (and VMX is hidden in CPUID).
     case msr::ia32_feature_control: return read_done(guest, msr::feature_control_lock);
     default: break;
     }
-    if (!is_apic_msr(msr)) return fault(guest);
+    if (!is_apic_msr(guest, msr)) return fault(guest);
     std::uint64_t value = 0;
     if (guest.pc->lapic.read(msr, guest_tsc_now(guest), &value) == MsrAccess::fault) return fault(guest);
     return read_done(guest, value);
@@ -47,8 +50,8 @@ ExitOutcome pc_rdmsr(Vcpu& guest, std::uint32_t msr) {
 ExitOutcome pc_wrmsr(Vcpu& guest, std::uint32_t msr, std::uint64_t value) {
     switch (msr) {
     case msr::ia32_apic_base:
-        // The APIC stays on in x2APIC mode: leaving it (or moving it) is not offered.
-        if (value != x2apic::apic_base_value) return fault(guest);
+        // The APIC stays on, in its mode, at its address: changing any of it is not offered.
+        if (value != guest.pc->lapic.apic_base()) return fault(guest);
         advance_rip();
         return ExitOutcome::resume;
     case msr::ia32_misc_enable:
@@ -57,7 +60,7 @@ ExitOutcome pc_wrmsr(Vcpu& guest, std::uint32_t msr, std::uint64_t value) {
         return ExitOutcome::resume;
     default: break;
     }
-    if (!is_apic_msr(msr)) return fault(guest);
+    if (!is_apic_msr(guest, msr)) return fault(guest);
     const MsrAccess a = guest.pc->lapic.write(msr, value, guest_tsc_now(guest));
     if (a == MsrAccess::fault) return fault(guest);
     advance_rip();

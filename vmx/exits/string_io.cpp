@@ -13,6 +13,7 @@
 // so no exit runs long. The page of the last element is remembered within the exit, so a run of
 // elements costs one walk per page, not one per byte.
 #include "vmx/arch/interruption.hpp"
+#include "vmx/arch/segments.hpp"
 #include "vmx/arch/x86.hpp"
 #include "vmx/exits/exit_helpers.hpp"
 #include "vmx/guest/guest_paging.hpp"
@@ -21,8 +22,6 @@
 namespace vmx {
 namespace {
 
-constexpr std::uint32_t access_rights_l = 1u << 13;  // CS: 64-bit code
-constexpr std::uint32_t access_rights_db = 1u << 14; // CS: 32-bit default operand/address size
 constexpr std::uint64_t page_size = 4096;
 
 enum class Segment : std::uint8_t { es, cs, ss, ds, fs, gs };
@@ -102,13 +101,13 @@ ExitOutcome handle_string_io(Vcpu& guest, const IoExit& io) {
     const std::uint64_t rflags = vmcs::read(Field::guest_rflags);
     const auto cs_rights = static_cast<std::uint32_t>(vmcs::read(Field::guest_cs_access_rights));
     const auto ss_rights = static_cast<std::uint32_t>(vmcs::read(Field::guest_ss_access_rights));
-    const bool long_mode = (cs_rights & access_rights_l) != 0;
+    const bool long_mode = (cs_rights & segment_ar::l) != 0;
     WalkAccess access;
     access.user = ((ss_rights >> 5) & 3u) == 3u; // CPL = SS.DPL
     access.write_protect = (vmcs::read(Field::guest_cr0) & cr0::wp) != 0;
     WalkAccess fetch = access;
     fetch.fetch = true;
-    const StringOp op = decode(guest, long_mode, (cs_rights & access_rights_db) != 0, fetch);
+    const StringOp op = decode(guest, long_mode, (cs_rights & segment_ar::db) != 0, fetch);
     access.write = io.in;
 
     const std::uint64_t mask = mask_for(op.address_bits);

@@ -10,7 +10,7 @@
 namespace vmx {
 
 ExitOutcome handle_xsetbv(Vcpu& guest) {
-    if ((vmcs::read(Field::cr4_read_shadow) & cr4::osxsave) == 0) {
+    if ((guest_visible_cr4() & cr4::osxsave) == 0) {
         inject_exception(guest, vector::ud);
         return ExitOutcome::resume;
     }
