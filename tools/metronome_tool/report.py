@@ -47,6 +47,13 @@ def share(guest):
     return guest["share_ppm"] / 10_000
 
 
+def measured_share(guest):
+    """Percent of the measurement window (measure_ms) the guest spent in guest mode, or of the
+    whole run when the run had no window."""
+    window = guest.get("window")
+    return window["share_ppm"] / 10_000 if window else share(guest)
+
+
 def ms(ticks, report):
     return ticks * 1000 / report["tsc_hz"]
 
@@ -77,13 +84,14 @@ def table(report):
 
 
 def side_by_side(labelled):
-    """One row per labelled report: the CPU share of each guest, in configuration order."""
+    """One row per labelled report: the CPU share of each guest (of the measurement window, when
+    the run had one), in configuration order."""
     names = [g["name"] for g in labelled[0][1]["guests"]]
     width = max(len(label) for label, _ in labelled)
     head = f"{'':<{width}}  " + "  ".join(f"{n:>8}" for n in names)
     rows = [head]
     for label, report in labelled:
-        shares = {g["name"]: share(g) for g in report["guests"]}
+        shares = {g["name"]: measured_share(g) for g in report["guests"]}
         rows.append(f"{label:<{width}}  " + "  ".join(f"{shares.get(n, 0):>7.2f}%" for n in names))
     return "\n".join(rows)
 
