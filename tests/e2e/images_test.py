@@ -59,6 +59,17 @@ slice_us = 5
 BAD_MEMORY_CONFIG = "on_finish = shutdown\nmemory_mib = 256\n" + "".join(
     f"[guest g{i}]\nimage = spin\n" for i in range(8))
 
+# A guest image named as a Linux kernel: an ELF for x86-64, but linked at 0x10000, not where a
+# kernel goes (at least 1 MiB, 2 MiB aligned).
+BAD_KERNEL_CONFIG = """on_finish = shutdown
+[guest a]
+image = spin
+[guest k]
+kernel = \\guests\\hello.elf
+tick_hz = 0
+memory_mib = 64
+"""
+
 # A directory named as a guest image.
 DIRECTORY_CONFIG = """on_finish = shutdown
 [guest a]
@@ -142,6 +153,15 @@ def case_bad_memory(check, result):
     no_vmx(check, result)
 
 
+def case_bad_kernel(check, result):
+    errors = serial_log.errors(result.lines)
+    check.equal(len(errors), 1, "METRONOME-ERROR lines")
+    words = errors[0] if errors else ""
+    check.expect(words.startswith("guest k: kernel \\guests\\hello.elf: "),
+                 f"the error must name the guest, the key and the file: {words!r}")
+    no_vmx(check, result)
+
+
 def case_directory(check, result):
     errors = serial_log.errors(result.lines)
     check.equal(errors, ["guest dir: image \\guests: is a directory, not a file"], "the one error line")
@@ -150,7 +170,7 @@ def case_directory(check, result):
 
 def main():
     args = arguments_with(__doc__, default_timeout=300, extra=lambda p: (
-        p.add_argument("--case", required=True, choices=["elf", "bad-elf", "bad-config", "bad-memory",
+        p.add_argument("--case", required=True, choices=["elf", "bad-elf", "bad-config", "bad-memory", "bad-kernel",
                                                          "directory"]),
         p.add_argument("--hello", type=pathlib.Path, required=True, help="build/guest/hello.elf"),
         p.add_argument("--builtin-elf", type=pathlib.Path, required=True,
@@ -171,6 +191,9 @@ def main():
         # The machine the benchmarks use (256 MiB), not one sized for these guests: they must not fit.
         result = bochs.run(args.efi, BAD_MEMORY_CONFIG, args.work_dir, timeout=args.timeout, progress=False,
                            megs=config.DEFAULT_MEGS)
+    elif args.case == "bad-kernel":
+        result = bochs.run(args.efi, BAD_KERNEL_CONFIG, args.work_dir, timeout=args.timeout,
+                           progress=False, files={"guests/hello.elf": hello})
     elif args.case == "directory":
         result = bochs.run(args.efi, DIRECTORY_CONFIG, args.work_dir, timeout=args.timeout,
                            progress=False, files={"guests/hello.elf": hello})
@@ -179,7 +202,8 @@ def main():
     check = Checks()
     check.expect(result.ended, "no METRONOME-END line")
     {"elf": case_elf, "bad-elf": case_bad_elf, "bad-config": case_bad_config,
-     "bad-memory": case_bad_memory, "directory": case_directory}[args.case](check, result)
+     "bad-memory": case_bad_memory, "bad-kernel": case_bad_kernel,
+     "directory": case_directory}[args.case](check, result)
     return check.finish(result)
 
 

@@ -248,9 +248,11 @@ TEST_CASE("run loop: the measurement window opens when the last guest is ready a
     run.guests[1].pc = &pc; // a Linux guest: ready only when it says so
     FakeMachine m({Script::spin, Script::ready_late});
     std::vector<vmx::GuestStats> at_open(2);
+    std::vector<vmx::WindowExits> exits_at_open(2);
     vmx::MeasurementWindow w;
     w.measure_ticks = 200000;
     w.at_open = at_open.data();
+    w.exits_at_open = exits_at_open.data();
     vmx::RunOptions o;
     o.window = &w;
     vmx::run_guests(run.scheduler, run.guests.data(), 2, o);
@@ -264,6 +266,9 @@ TEST_CASE("run loop: the measurement window opens when the last guest is ready a
     sum += (end.idle - w.run_at_open.idle) + (end.switching - w.run_at_open.switching);
     CHECK(sum == w.length());
     CHECK(run.guests[1].counters.exits[vmx::exit_reason::vmcall] == 1);
+    // The ready VMCALL came before the opening: the window's exits leave it out.
+    CHECK(exits_at_open[1].exits[vmx::exit_reason::vmcall] == 1);
+    CHECK(exits_at_open[0].exits[vmx::exit_reason::preemption_timer] <= run.guests[0].counters.exits[vmx::exit_reason::preemption_timer]);
 }
 
 TEST_CASE("run loop: a guest with its own TSC sees only the time charged to it") {

@@ -26,6 +26,7 @@ std::uint64_t g_progress[vmx::max_guests];
 char g_buffer[vmx::report_capacity(vmx::max_guests)];
 vmx::PcPlatform g_pc[vmx::max_guests];
 vmx::GuestStats g_at_open[vmx::max_guests];
+vmx::WindowExits g_exits_at_open[vmx::max_guests]; // zeros: every exit reason is in the window
 vmx::MeasurementWindow g_window;
 
 constexpr char kEscaped = '\x7f'; // written as \u007f: the widest a character gets
@@ -113,6 +114,7 @@ vmx::ReportInput worst_input(std::size_t count, const std::string& brand, const 
     g_window.opened = true;
     g_window.end = 1;
     g_window.at_open = g_at_open;
+    g_window.exits_at_open = g_exits_at_open;
     in.window = &g_window;
     return in;
 }

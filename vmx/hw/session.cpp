@@ -38,6 +38,7 @@ LinuxBootPlan g_plan;                 // the Linux guest being built (one at a t
 // The measurement window and the books at its opening.
 MeasurementWindow g_window;
 GuestStats g_at_open[max_guests];
+WindowExits g_exits_at_open[max_guests];
 std::uint64_t g_busy_share[max_guests];  // each guest's share when all are busy (CPUID leaves)
 
 // The report's slice timeline covers the first 50 ms of the run (README, "The report").
@@ -374,6 +375,7 @@ bool run_session(const SessionSetup& s, SessionResult& r, Text& error) {
     g_window = MeasurementWindow{};
     g_window.measure_ticks = us_to_tsc_ticks(static_cast<std::uint64_t>(cfg.measure_ms) * 1000, s.tsc_hz);
     g_window.at_open = g_at_open;
+    g_window.exits_at_open = g_exits_at_open;
     options.window = &g_window;
     r.window = &g_window;
     r.timer_limit = options.timer_limit;

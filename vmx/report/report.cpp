@@ -62,6 +62,21 @@ void guest_window_json(const ReportInput& in, std::size_t i, Text& out) {
     out.str(",\"share_ppm\":").dec(ratio_ppm(end.ran - start.ran, length));
     out.str(",\"allotted_ppm\":").dec(ratio_ppm(end.allotted - start.allotted, length));
     out.str(",\"ticks_due\":").dec(end.ticks_due - start.ticks_due).str(",\"ticks_injected\":").dec(end.ticks_injected - start.ticks_injected);
+    if (in.window->exits_at_open != nullptr) {
+        const WindowExits& at = in.window->exits_at_open[i];
+        const GuestCounters& c = in.guests[i].counters;
+        out.str(",\"exits\":{");
+        bool first = true;
+        for (std::uint16_t r = 0; r < exit_reason::count; ++r) {
+            const std::uint64_t n = c.exits[r] - at.exits[r];
+            if (n == 0) continue;
+            if (!first) out.chr(',');
+            first = false;
+            out.chr('"').str(exit_reason_key(r)).str("\":").dec(n);
+        }
+        if (c.exits_other != at.other) out.str(first ? "" : ",").str("\"other\":").dec(c.exits_other - at.other);
+        out.chr('}');
+    }
     out.chr('}');
 }
 

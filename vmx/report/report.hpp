@@ -50,12 +50,13 @@ inline constexpr std::size_t report_bytes_per_run = Timeline::capacity * (3 * re
                                                     report_string_max(report_brand_max) +
                                                     3 * report_string_max(report_platform_text_max) +
                                                     report_string_max(cmdline_pool_size) + 8192;
-// A guest: its configuration and its object. Per exit reason a count ("key":N,) and root-mode
-// ticks ("key":{"count":N,"min":N,"mean":N,"max":N},), per exit cause a count, its name and
+// A guest: its configuration and its object. Per exit reason a count ("key":N,) twice (the run's
+// and the window's) and root-mode ticks ("key":{"count":N,"min":N,"mean":N,"max":N},), per exit
+// cause a count, its name and
 // image twice, its kernel's and initrd's paths, its stop detail, its last console lines, at most
 // 96 other numbers (its books, the window's, its virtual PC's) and 3,000 bytes of keys.
 inline constexpr std::size_t report_bytes_per_guest =
-    exit_reason::count * (2 * report_key_max + 140) + kExitCauseCount * (report_key_max + 24) +
+    exit_reason::count * (3 * report_key_max + 165) + kExitCauseCount * (report_key_max + 24) +
     2 * (report_string_max(max_name_length) + report_string_max(max_image_length)) +
     2 * report_string_max(max_path_length) + report_string_max(sizeof(GuestStop::detail) - 1) +
     ConsoleBuffer::history * report_string_max(ConsoleBuffer::capacity) + 96 * report_number_max + 3000;

@@ -110,12 +110,17 @@ void resume_own_tsc(Vcpu& guest, Scheduler& scheduler) {
 }
 
 // Opens the window when every guest has arrived: the books as they stand are its zero.
-void open_window(MeasurementWindow& w, const Scheduler& scheduler, std::size_t count) {
+void open_window(MeasurementWindow& w, const Scheduler& scheduler, const Vcpu* guests, std::size_t count) {
     w.opened = true;
     w.start = scheduler.charged_until();
     w.closes_at = w.start + w.measure_ticks;
     w.run_at_open = scheduler.run_stats();
-    for (std::size_t g = 0; g < count; ++g) w.at_open[g] = scheduler.guest_stats(g);
+    for (std::size_t g = 0; g < count; ++g) {
+        w.at_open[g] = scheduler.guest_stats(g);
+        if (w.exits_at_open == nullptr) continue;
+        for (std::uint16_t r = 0; r < exit_reason::count; ++r) w.exits_at_open[g].exits[r] = guests[g].counters.exits[r];
+        w.exits_at_open[g].other = guests[g].counters.exits_other;
+    }
 }
 
 } // namespace
@@ -153,7 +158,7 @@ void run_guests(Scheduler& scheduler, Vcpu* guests, std::size_t count, const Run
         if (window != nullptr && window->opened && now >= window->closes_at) break;
         const Decision d = scheduler.next(now);
         if (d.kind == DecisionKind::finished) break;
-        if (window != nullptr && !window->opened && arrived == count) open_window(*window, scheduler, count);
+        if (window != nullptr && !window->opened && arrived == count) open_window(*window, scheduler, guests, count);
         const std::uint64_t closes_at = window != nullptr ? window->closes_at : ~0ull;
         if (d.kind == DecisionKind::idle) {
             root_slot = nullptr;

@@ -8,9 +8,16 @@
 #pragma once
 #include <cstdint>
 
+#include "vmx/arch/exit_reasons.hpp"
 #include "vmx/sched/scheduler_accounting.hpp"
 
 namespace vmx {
+
+// A guest's exits by basic reason at the opening, so the report gives the window's own.
+struct WindowExits {
+    std::uint64_t exits[exit_reason::count] = {};
+    std::uint64_t other = 0;
+};
 
 struct MeasurementWindow {
     std::uint64_t measure_ticks = 0; // the window's length; 0: there is none (the run is measured)
@@ -20,6 +27,7 @@ struct MeasurementWindow {
     std::uint64_t closes_at = ~0ull; // the run ends here once it opened
     RunStats run_at_open{};
     GuestStats* at_open = nullptr;   // one per guest (the caller's storage)
+    WindowExits* exits_at_open = nullptr; // one per guest (the caller's storage), or null
 
     std::uint64_t length() const { return end - start; }
 };
