@@ -73,10 +73,11 @@ bool guest_line(std::uint32_t index, const char* name, const char* line) {
     return serial::queue_line(index, text.c_str(), text.size());
 }
 
+// Queued, never waited for: some of these lines come before the first VM entry.
 void log_line(const char* line) {
     vmx::FixedText<200> text;
     text.str("metronome: ").str(line).chr('\n');
-    serial::write(text.c_str(), text.size());
+    serial::queue(text.c_str(), text.size());
 }
 
 
@@ -164,13 +165,13 @@ bool run_hypervisor(const vmx::Config& config, const vmx::CpuFacts& facts) {
     if (!result.ran) {
         vmx::FixedText<1100> line;
         line.str("METRONOME-ERROR ").str(error.c_str());
-        print_line(line);
+        print_error(line);
         return false;
     }
     if (!ok) {
         vmx::FixedText<1100> line;
         line.str("METRONOME-ERROR leaving VMX: ").str(error.c_str());
-        print_line(line);
+        print_error(line);
     }
     vmx::ReportInput in;
     in.config = &config;
@@ -194,7 +195,7 @@ bool run_hypervisor(const vmx::Config& config, const vmx::CpuFacts& facts) {
     report.str("METRONOME-REPORT ");
     vmx::write_report_json(in, report);
     if (report.truncated()) {
-        print_line("METRONOME-ERROR the report did not fit its buffer");
+        print_error("METRONOME-ERROR the report did not fit its buffer");
         return false;
     }
     print_line(report);
