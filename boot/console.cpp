@@ -104,13 +104,11 @@ void output(const CHAR16* text) {
         efi_call(targets.out[k]->OutputString, targets.out[k], const_cast<CHAR16*>(text));
 }
 
-} // namespace
-
-void console_write(const char* s, std::size_t n) {
+// The firmware's screen console: converted in chunks on the stack, no allocation, any length.
+void screen_write(const char* s, std::size_t n) {
     EFI_SYSTEM_TABLE* st = firmware.system_table;
     if (st == nullptr || st->ConOut == nullptr) return;
     if (!targets.probed) probe_consoles(st);
-    // Converted in chunks on the stack: no allocation, any length.
     CHAR16 chunk[128];
     std::size_t used = 0;
     std::size_t i = 0;
@@ -127,9 +125,14 @@ void console_write(const char* s, std::size_t n) {
     }
 }
 
+bool ends_line(const char* s, std::size_t n) {
+    return n > 0 && s[n - 1] == '\n';
+}
+
+} // namespace
+
 void print(const char* s, std::size_t n) {
-    serial::write(s, n);
-    console_write(s, n);
+    serial::queue(s, n);
 }
 
 void print(const char* s) {
@@ -139,12 +142,31 @@ void print(const char* s) {
 void print_line(const char* s) {
     const std::size_t n = length(s);
     print(s, n);
-    if (n == 0 || s[n - 1] != '\n') print("\n", 1);
+    if (!ends_line(s, n)) print("\n", 1);
 }
 
 void print_line(const vmx::Text& text) {
     print(text.c_str(), text.size());
-    if (text.size() == 0 || text.c_str()[text.size() - 1] != '\n') print("\n", 1);
+    if (!ends_line(text.c_str(), text.size())) print("\n", 1);
+}
+
+void show_line(const char* s) {
+    const std::size_t n = length(s);
+    screen_write(s, n);
+    if (!ends_line(s, n)) screen_write("\n", 1);
+}
+
+void print_error(const char* s) {
+    print_line(s);
+    show_line(s);
+}
+
+void print_error(const vmx::Text& text) {
+    print_error(text.c_str());
+}
+
+void finish_output() {
+    serial::flush();
 }
 
 } // namespace boot

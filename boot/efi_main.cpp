@@ -56,7 +56,7 @@ void report_capabilities(const vmx::CpuFacts& facts) {
     vmx::write_capability_json(facts, json);
     // A cut JSON line would be parsed wrongly by the tool: say so instead of printing it.
     if (json.truncated())
-        print_line("METRONOME-ERROR capability JSON did not fit its buffer");
+        print_error("METRONOME-ERROR capability JSON did not fit its buffer");
     else
         print_line(json);
 }
@@ -77,6 +77,8 @@ extern "C" EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE* system_table)
     boot::efi_call(system_table->BootServices->SetWatchdogTimer, UINTN{0}, UINT64{0}, UINTN{0},
                    static_cast<CHAR16*>(nullptr));
 
+    // The screen gets one line; the report goes to COM1 (boot/console.hpp says why).
+    boot::show_line("Metronome " METRONOME_VERSION ": running; its output goes to COM1 (115200 8N1)");
     boot::print_line("");
     boot::print_line("Metronome " METRONOME_VERSION
                      " \u2014 fixed time slices by the VMX preemption timer");
@@ -94,7 +96,7 @@ extern "C" EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE* system_table)
     if (!loaded.ok) {
         vmx::FixedText<400> line;
         line.str("METRONOME-ERROR ").str(loaded.error);
-        boot::print_line(line);
+        boot::print_error(line);
         ok = false;
     } else if (loaded.config->guest_count > 0) {
         // A bad guest image, kernel or initrd file (boot/guest_images.hpp, boot/kernel_files.hpp)
@@ -109,13 +111,13 @@ extern "C" EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE* system_table)
         if (!files_ok) {
             vmx::FixedText<440> line;
             line.str("METRONOME-ERROR ").str(image_error);
-            boot::print_line(line);
+            boot::print_error(line);
             ok = false;
         } else if (!fit.ok) {
             vmx::FixedText<400> line;
             line.str("METRONOME-ERROR ");
             vmx::describe_misfit(*loaded.config, fit, free.pages, free.largest, line);
-            boot::print_line(line);
+            boot::print_error(line);
             ok = false;
         } else if (can_run) {
             ok = boot::run_hypervisor(*loaded.config, facts);
@@ -125,12 +127,13 @@ extern "C" EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE* system_table)
             vmx::FixedText<1024> line;
             line.str("METRONOME-ERROR ");
             vmx::describe_cpu_refusal(capabilities, line);
-            boot::print_line(line);
+            boot::print_error(line);
         }
         boot::release_kernel_files();
         boot::release_guest_images();
     }
     boot::print_line("METRONOME-END");
+    boot::finish_output();
     if (loaded.ok && loaded.config->on_finish == vmx::OnFinish::shutdown) boot::shut_down();
     // Back to the firmware: on a real machine its boot manager tries the next boot option when
     // this one reports failure, which is right when this CPU cannot run Metronome.

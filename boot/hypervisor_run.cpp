@@ -94,10 +94,11 @@ bool guest_line(std::uint32_t index, const char* name, const char* line) {
     return serial::queue_line(index, text.c_str(), text.size());
 }
 
+// Queued, never waited for: some of these lines come before the first VM entry.
 void log_line(const char* line) {
     vmx::FixedText<200> text;
     text.str("metronome: ").str(line).chr('\n');
-    serial::write(text.c_str(), text.size());
+    serial::queue(text.c_str(), text.size());
 }
 
 
@@ -191,13 +192,13 @@ bool run_hypervisor(const vmx::Config& config, const vmx::CpuFacts& facts) {
     if (!result.ran) {
         vmx::FixedText<1100> line;
         line.str("METRONOME-ERROR ").str(error.c_str());
-        print_line(line);
+        print_error(line);
         return false;
     }
     if (!ok) {
         vmx::FixedText<1100> line;
         line.str("METRONOME-ERROR leaving VMX: ").str(error.c_str());
-        print_line(line);
+        print_error(line);
     }
     vmx::ReportInput in;
     in.config = &config;
@@ -219,7 +220,7 @@ bool run_hypervisor(const vmx::Config& config, const vmx::CpuFacts& facts) {
     if (buffer.pages == 0) {
         vmx::FixedText<120> line;
         line.str("METRONOME-ERROR no memory for the report (").dec(vmx::report_capacity(in.guest_count)).str(" bytes)");
-        print_line(line);
+        print_error(line);
         return false;
     }
     vmx::Text report(reinterpret_cast<char*>(buffer.address), buffer.bytes);
@@ -232,7 +233,7 @@ bool run_hypervisor(const vmx::Config& config, const vmx::CpuFacts& facts) {
     if (fitted) print_line(report);
     free_report(buffer);
     if (!fitted) {
-        print_line("METRONOME-ERROR the report did not fit its buffer");
+        print_error("METRONOME-ERROR the report did not fit its buffer");
         return false;
     }
     return ok;

@@ -31,12 +31,18 @@ struct QueuedLine {
     std::uint32_t length;
 };
 constexpr std::size_t max_owners = vmx::max_guests; // one owner per guest
+constexpr std::uint32_t hypervisor = UINT32_MAX; // the owner of queue()'s text: no share
 constexpr std::size_t line_slots = 4096;  // a power of two
 QueuedLine lines[line_slots];
 std::size_t line_head = 0, line_tail = 0;
 std::size_t head_line_sent = 0;  // bytes of the oldest line already sent
 std::size_t owner_queued[max_owners];
 std::size_t owner_share = ring_size;
+std::size_t owner_count = 0;
+// Kept out of the guests' shares: the hypervisor's own lines while the guests run (set-up and
+// end-of-run lines, a few hundred bytes) are queued without waiting for the text before them.
+constexpr std::size_t hypervisor_room = 4096;
+std::size_t owners_queued = 0; // the sum of owner_queued
 
 bool ready() { return (vmx::hw::inb(line_status) & transmit_holding_empty) != 0; }
 
@@ -60,9 +66,34 @@ void sent_one() {
     if (line_head == line_tail) return;
     QueuedLine& l = lines[line_head % line_slots];
     if (++head_line_sent < l.length) return;
-    owner_queued[l.owner] -= l.length;
+    if (l.owner != hypervisor) {
+        owner_queued[l.owner] -= l.length;
+        owners_queued -= l.length;
+    }
     head_line_sent = 0;
     ++line_head;
+}
+
+// A "\n" gets a "\r" before it unless it has one (write()'s rule).
+bool needs_cr(const char* s, std::size_t i) {
+    return s[i] == '\n' && (i == 0 || s[i - 1] != '\r');
+}
+
+// Bytes a line takes in the ring.
+std::size_t ring_bytes(const char* s, std::size_t n) {
+    std::size_t bytes = n;
+    for (std::size_t i = 0; i < n; ++i)
+        if (needs_cr(s, i)) ++bytes;
+    return bytes;
+}
+
+void ring_line(std::uint32_t owner, const char* s, std::size_t n, std::size_t bytes) {
+    for (std::size_t i = 0; i < n; ++i) {
+        if (needs_cr(s, i)) ring_put('\r');
+        ring_put(s[i]);
+    }
+    lines[line_tail % line_slots] = QueuedLine{owner, static_cast<std::uint32_t>(bytes)};
+    ++line_tail;
 }
 
 } // namespace
@@ -77,28 +108,36 @@ void write(const char* s, std::size_t n) {
     }
 }
 
+void queue(const char* s, std::size_t n) {
+    const std::size_t bytes = ring_bytes(s, n);
+    // The room promised to the guests and not used by them now is not the hypervisor's.
+    const std::size_t promised = owner_share * owner_count - owners_queued;
+    if ((ring_tail - ring_head) + bytes + promised > ring_size || line_tail - line_head == line_slots) {
+        write(s, n);
+        return;
+    }
+    ring_line(hypervisor, s, n, bytes);
+    pump();
+}
+
 void share_queue(std::size_t owners) {
     if (owners == 0) owners = 1;
     if (owners > max_owners) owners = max_owners;
-    owner_share = ring_size / owners;
+    const std::size_t free = ring_size - (ring_tail - ring_head);
+    owner_share = (free > hypervisor_room ? free - hypervisor_room : 0) / owners;
+    owner_count = owners;
 }
 
 bool queue_line(std::size_t owner, const char* s, std::size_t n) {
-    std::size_t bytes = n;
-    for (std::size_t i = 0; i < n; ++i)
-        if (s[i] == '\n') ++bytes; // its "\r"
+    const std::size_t bytes = ring_bytes(s, n);
     if (owner >= max_owners || owner_queued[owner] + bytes > owner_share ||
         ring_size - (ring_tail - ring_head) < bytes || line_tail - line_head == line_slots) {
         dropped += bytes;
         return false;
     }
-    for (std::size_t i = 0; i < n; ++i) {
-        if (s[i] == '\n') ring_put('\r');
-        ring_put(s[i]);
-    }
-    lines[line_tail % line_slots] = QueuedLine{static_cast<std::uint32_t>(owner), static_cast<std::uint32_t>(bytes)};
-    ++line_tail;
+    ring_line(static_cast<std::uint32_t>(owner), s, n, bytes);
     owner_queued[owner] += bytes;
+    owners_queued += bytes;
     return true;
 }
 

@@ -1,25 +1,35 @@
 // COM1 output by polling the UART directly: works before, during and after anything the
 // firmware does, and from VMX root where UEFI must not be called.
 //
-// Two ways to write. write() waits for the UART before every byte: right for the banner and the
-// report. While guests run, nothing may wait on a UART (in Bochs one byte takes ~87 us of
-// emulated time at 115200 baud, which would move other guests' slices), so guest console lines
-// are queued into a ring and pump() sends what the UART can take right now, without waiting;
-// write() first drains the queue, so lines stay in order.
+// Nothing may wait on the UART when time matters: at 115200 baud one byte takes ~87 us (in Bochs
+// ~87,000 instructions at ips=10^9), so the ~2.5 KB that metronome.efi prints before the first VM
+// entry would cost ~200 million instructions of waiting, and while guests run a wait would move
+// their slices. So text is queued into a ring and pump() sends what the UART can take right now
+// without waiting (the run loop calls it between slices); flush() and write() wait for it.
 //
-// The ring is shared fairly: each of the `owners` (guests) may have at most its share of it
-// queued at any time (the ring's size / owners). A guest that writes faster than the UART can
-// send loses its own later lines, counted; the others' lines still fit and keep their order.
+// Two kinds of text share the ring, in the order it was queued:
+//   - the hypervisor's own (queue()): never dropped; when the ring has no room for it, queue()
+//     waits for the UART like write();
+//   - the guests' console lines (queue_line()): each of the `owners` (guests) may have at most its
+//     share queued at any time (what the ring had free at share_queue(), less a few KiB kept for
+//     the hypervisor, / owners), and the hypervisor's text never takes a share's room. A guest that writes faster than the UART can
+//     send loses its own later lines, counted; the others' lines still fit and keep their order.
+// Queued text is on COM1 only once it has been sent: a machine that dies before loses the rest.
 #pragma once
 #include <cstddef>
 #include <cstdint>
 
 namespace boot::serial {
 
-// Writes n bytes to COM1, turning "\n" into "\r\n" (a bare LF leaves terminals mid-line).
+// Writes n bytes to COM1, turning "\n" into "\r\n" (a bare LF leaves terminals mid-line),
+// after everything queued; waits for the UART.
 void write(const char* s, std::size_t n);
+// Queues n bytes of the hypervisor's own text (same "\n" rule) without waiting, unless the ring
+// has no room left beyond the guests' shares: then it waits like write().
+void queue(const char* s, std::size_t n);
 
-// How many owners share the queue from now on (at least 1); each gets an equal share.
+// How many owners share the queue from now on (at least 1); each gets an equal share of what the
+// ring has free now.
 void share_queue(std::size_t owners);
 // Queues one whole line of `owner` (same "\n" rule). False, with nothing queued, when it does
 // not fit in that owner's share of the ring.

@@ -176,8 +176,8 @@ struct ValueOrigin {
 
 struct GuestConfig {
     char name[max_name_length + 1]; // [A-Za-z0-9_-], 1..31 characters, unique
-    // One field per guest key: image, kernel, initrd, cmdline (config_text()), param, slice_us,
-    // yield_on_hlt, tick_hz, memory_mib, period_us, tsc, cap_percent, test_corrupt_guest_state.
+    // One field per key of scope guest or both, named and typed as config_keys.hpp says (e.g.
+    // `char kernel[]`, `ConfigText cmdline` read through config_text(), `TscMode tsc`).
 #define METRONOME_CONFIG_GUEST_FIELD(key, kind, scope, ...)                                         \
     METRONOME_CONFIG_IN_GUEST_##scope(config_value_t<ConfigKind::kind> key;)
     METRONOME_CONFIG_KEYS(METRONOME_CONFIG_GUEST_FIELD)
@@ -192,9 +192,8 @@ struct GuestConfig {
 };
 
 struct Config {
-    // One field per global key, holding its default until set: duration_ms, slice_us, policy,
-    // yield_on_hlt, on_guest_exit, on_finish, tick_hz, memory_mib, period_us, tsc_hz, tsc,
-    // cap_percent, debug_break, debug_guest ("" = the first guest entered), test_fail_vmxon.
+    // One field per key of scope global or both, named and typed as config_keys.hpp says, holding
+    // the key's default until it is set.
 #define METRONOME_CONFIG_GLOBAL_FIELD(key, kind, scope, min, max, default_value, doc)              \
     METRONOME_CONFIG_IN_GLOBAL_##scope(config_value_t<ConfigKind::kind> key = default_value;)
     METRONOME_CONFIG_KEYS(METRONOME_CONFIG_GLOBAL_FIELD)

@@ -13,9 +13,10 @@ namespace vmx {
 // loop's "sti; hlt". And an instruction completed with RFLAGS.TF = 1 raises a single-step #DB
 // trap (SDM "Single-Step Exception Condition"): it is left pending (BS), so VM entry delivers it
 // before the guest's next instruction, exactly where the processor would have.
-void advance_rip() { advance_rip_by(vmcs::read(Field::exit_instruction_length)); }
+namespace {
 
-void advance_rip_by(std::uint64_t length) {
+// One body for both, inlined into each: advance_rip is on every handled exit's path.
+[[gnu::always_inline]] inline void complete_instruction(std::uint64_t length) {
     vmcs::write(Field::guest_rip, vmcs::read(Field::guest_rip) + length);
     const std::uint64_t blocking = vmcs::read(Field::guest_interruptibility_state);
     const std::uint64_t shadow = interruptibility::blocking_by_sti | interruptibility::blocking_by_mov_ss;
@@ -25,6 +26,12 @@ void advance_rip_by(std::uint64_t length) {
         vmcs::write(Field::guest_pending_debug_exceptions, pending | pending_debug::single_step);
     }
 }
+
+} // namespace
+
+void advance_rip() { complete_instruction(vmcs::read(Field::exit_instruction_length)); }
+
+void advance_rip_by(std::uint64_t length) { complete_instruction(length); }
 
 void inject_exception(Vcpu& guest, std::uint8_t vec, std::uint32_t error_code) {
     vmcs::write(Field::entry_interruption_info, inject_hardware_exception(vec));
