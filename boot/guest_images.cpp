@@ -86,30 +86,10 @@ bool load_one(const vmx::GuestConfig& g, std::size_t index, vmx::Text& error) {
     return true;
 }
 
-// Keys this build reads and checks but cannot carry out yet (a Linux guest, a guest's own TSC):
-// such a run is refused in words rather than run as something else.
-bool refuse_what_is_not_run_yet(const vmx::Config& config, vmx::Text& text) {
-    for (unsigned i = 0; i < config.guest_count; ++i) {
-        const vmx::GuestConfig& g = config.guests[i];
-        if (g.runs_kernel()) {
-            text.str("guest ").str(g.name).str(": kernel = ").str(g.kernel);
-            text.str(": this build of metronome.efi does not run Linux guests yet");
-            return false;
-        }
-        if (g.tsc == vmx::TscMode::own) {
-            text.str("guest ").str(g.name).str(": tsc = own: this build of metronome.efi gives ");
-            text.str("every guest the host's TSC (tsc = wall) and does not offset it yet");
-            return false;
-        }
-    }
-    return true;
-}
-
 } // namespace
 
 bool load_guest_images(const vmx::Config& config, char* error, std::size_t error_capacity) {
     vmx::Text text(error, error_capacity);
-    if (!refuse_what_is_not_run_yet(config, text)) return false;
     bool any = false;
     auto has_file = [&](unsigned i) { return !config.guests[i].image_is_builtin && !config.guests[i].runs_kernel(); };
     for (unsigned i = 0; i < config.guest_count; ++i) any = any || has_file(i);

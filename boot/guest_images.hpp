@@ -2,8 +2,7 @@
 // the file is read from the volume metronome.efi came from and validated as an ELF64 guest image
 // (vmx/guest/elf_image.hpp) for that guest's memory size, all before VMX is touched. A missing, too
 // large or malformed file stops the run with one line naming the guest, the file and the problem,
-// like a bad configuration: no guest runs. So does a guest with a key this build does not carry
-// out yet (kernel, tsc = own).
+// like a bad configuration: no guest runs. Kernel guests' files are boot/kernel_files.hpp's.
 #pragma once
 #include <cstddef>
 #include <cstdint>
