@@ -88,10 +88,24 @@ std::uint64_t calibrate_tsc() {
 
 // Guest console lines go to COM1 only (while guests run the TPL is HIGH_LEVEL and UEFI's console
 // must not be called), through the queue that never waits (boot/serial.hpp says why).
-bool guest_line(std::uint32_t index, const char* name, const char* line) {
+// "[name] text": a line of the guest; "[name]+ text": the start of one it has not ended yet (an
+// interactive guest's prompt), continued by the next piece or line (README, "Linux guests").
+bool guest_line(std::uint32_t index, const char* name, const char* line, bool complete) {
     vmx::FixedText<200> text;
-    text.chr('[').str(name).str("] ").str(line).chr('\n');
+    text.chr('[').str(name).str(complete ? "] " : "]+ ").str(line).chr('\n');
     return serial::queue_line(index, text.c_str(), text.size());
+}
+
+// Between slices: the queued output goes out. With console_input, a byte typed for that guest
+// ends an idle (the run loop hands it on); without, typing changes nothing.
+bool pump_console() {
+    serial::pump();
+    return false;
+}
+
+bool pump_console_and_look() {
+    serial::pump();
+    return serial::input_waiting();
 }
 
 // Queued, never waited for: some of these lines come before the first VM entry.
@@ -154,7 +168,17 @@ bool run_hypervisor(const vmx::Config& config, const vmx::CpuFacts& facts) {
     setup.console = guest_line;
     serial::share_queue(config.guest_count);
     setup.log = log_line;
-    setup.background = serial::pump;
+    setup.background = pump_console;
+    if (config.console_input[0] != '\0') {
+        serial::open_input();
+        setup.console_input = serial::receive;
+        setup.background = pump_console_and_look;
+        // From here on COM1's input is read (the tool holds what was typed until this line:
+        // tools/metronome_tool/console_link.py).
+        vmx::FixedText<80> line;
+        line.str("METRONOME-INPUT ").str(config.console_input);
+        print_line(line);
+    }
     {
         vmx::FixedText<160> line;
         line.str("TSC: ").dec(setup.tsc_hz).str(" Hz (").str(config.tsc_hz != 0 ? "configured" : "calibrated against Stall");

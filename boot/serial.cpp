@@ -10,8 +10,12 @@ namespace {
 // The firmware has already programmed COM1 (OVMF uses it for its own console at 115200 8N1), so
 // we only transmit and leave the line settings alone.
 constexpr std::uint16_t com1 = 0x3f8;
+constexpr std::uint16_t fifo_control = com1 + 2;
 constexpr std::uint16_t line_status = com1 + 5;
 constexpr std::uint8_t transmit_holding_empty = 1u << 5;
+constexpr std::uint8_t data_ready = 1u << 0;
+// FCR: FIFOs on, both cleared (PC16550D data sheet, "FIFO Control Register").
+constexpr std::uint8_t fifo_on_and_cleared = 0x07;
 // One byte takes ~87 us at 115200 baud. The bound keeps a missing or stuck UART from hanging
 // the hypervisor: after it we write anyway and lose at most that byte.
 constexpr std::uint32_t max_polls = 1000000;
@@ -156,5 +160,11 @@ void flush() {
 }
 
 std::uint64_t dropped_bytes() { return dropped; }
+
+void open_input() { vmx::hw::outb(fifo_control, fifo_on_and_cleared); }
+
+bool input_waiting() { return (vmx::hw::inb(line_status) & data_ready) != 0; }
+
+int receive() { return input_waiting() ? vmx::hw::inb(com1) : -1; }
 
 } // namespace boot::serial

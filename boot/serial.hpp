@@ -41,4 +41,12 @@ void flush();
 // Bytes of lines dropped because their owner's share was full, in all.
 std::uint64_t dropped_bytes();
 
+// Input (console_input: what is typed goes to one guest). open_input() turns the UART's receive
+// FIFO on, so bytes that arrive between two looks wait in it instead of overrunning one
+// holding register; input_waiting() says whether a byte is there; receive() takes one, or -1.
+// None of them waits.
+void open_input();
+bool input_waiting();
+int receive();
+
 } // namespace boot::serial

@@ -310,7 +310,7 @@ TEST_CASE("config errors: user text is quoted safely and cut") {
     CHECK(line == "metronome.cfg:1: unknown key '" + std::string(40, 'k') +
                       "...' (keys here: duration_ms, measure_ms, slice_us, policy, yield_on_hlt, "
                       "on_guest_exit, on_finish, tick_hz, memory_mib, period_us, tsc_hz, tsc, cap_percent, "
-                      "debug_break, debug_guest)");
+                      "debug_break, debug_guest, console_input)");
     CHECK(key() == std::string(31, 'k')); // the key field is cut to fit
     CHECK(err("sl\xffice_us = 1\n").find("'sl\\xffice_us'") != std::string::npos);
     CHECK(key() == "sl?ice_us");

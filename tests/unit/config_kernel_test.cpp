@@ -223,3 +223,17 @@ TEST_CASE("tsc: wall by default, own per guest or for all, in any case") {
     CHECK(load("[guest a]\nimage = spin\ntsc_hz = 1000000\n").find("key 'tsc_hz' is global") != std::string::npos);
     CHECK(load("tcs = own\n") == "metronome.cfg:1: unknown key 'tcs' (did you mean 'tsc'?)");
 }
+
+TEST_CASE("kernel keys: console_input names the Linux guest that gets what is typed") {
+    const std::string two = "[guest k]\nkernel = \\vmlinux\n[guest s]\nimage = spin\n";
+    REQUIRE(load("console_input = k\n" + two) == "");
+    CHECK(std::string(g_cfg.console_input) == "k");
+    REQUIRE(load(two) == "");
+    CHECK(g_cfg.console_input[0] == '\0');
+    REQUIRE(load(two, "console_input=k") == "");
+    CHECK(std::string(g_cfg.console_input) == "k");
+    CHECK(load("console_input = x\n" + two) == "metronome.cfg:1: console_input: no guest named 'x' in the configuration");
+    CHECK(load("console_input = s\n" + two) ==
+          "metronome.cfg:1: console_input: guest 's' runs no kernel (only a Linux guest has a serial port to type into)");
+    CHECK(load("[guest k]\nkernel = \\vmlinux\nconsole_input = k\n").find("console_input") != std::string::npos);
+}

@@ -32,8 +32,11 @@ bool switch_to(Vcpu* previous, Vcpu& next) { return testing_support::current().s
 EntryResult enter(Vcpu& guest) { return testing_support::current().enter(guest); }
 void idle_until(std::uint64_t tsc) { testing_support::current().idle_until(tsc); }
 void background() { testing_support::current().background(); }
+int console_input() { return testing_support::current().console_input(); }
 void end_of_interrupt() { testing_support::current().end_of_interrupt(); }
 void load_xcr0(std::uint64_t value) { testing_support::current().load_xcr0(value); }
-bool console_line(const Vcpu& guest, const char* line) { return testing_support::current().console_line(guest, line); }
+bool console_line(const Vcpu& guest, const char* line, bool complete) {
+    return testing_support::current().console_line(guest, line, complete);
+}
 
 } // namespace vmx::platform

@@ -26,16 +26,23 @@ class FakePlatform {
     virtual vmx::EntryResult enter(vmx::Vcpu&) { return {}; }
     virtual void idle_until(std::uint64_t tsc) { now = tsc > now ? tsc : now; }
     virtual void background() {}
+    virtual int console_input() {
+        if (typed.empty()) return -1;
+        const int byte = static_cast<unsigned char>(typed.front());
+        typed.erase(typed.begin());
+        return byte;
+    }
     virtual void end_of_interrupt() { ++end_of_interrupts; }
     virtual void load_xcr0(std::uint64_t value) { xcr0_loads.push_back(value); }
-    virtual bool console_line(const vmx::Vcpu& guest, const char* line) {
+    virtual bool console_line(const vmx::Vcpu& guest, const char* line, bool complete) {
         if (lines.size() >= console_capacity) return false;
-        lines.push_back(std::string(guest.name) + ": " + line);
+        lines.push_back(std::string(guest.name) + (complete ? ": " : "+ ") + line);
         return true;
     }
 
     std::uint64_t now = 1000;                       // the TSC
-    std::vector<std::string> lines;                 // console lines, "name: text"
+    std::vector<std::string> lines;                 // console lines, "name: text" ("name+ text": a piece)
+    std::string typed;                              // what console_input() hands out, in order
     std::size_t console_capacity = ~std::size_t{0}; // lines accepted before console_line says full
     unsigned end_of_interrupts = 0;
     std::vector<std::uint64_t> xcr0_loads;

@@ -11,6 +11,7 @@
 #include "fake_vmcs.hpp"
 #include "vmx/arch/interruption.hpp"
 #include "vmx/arch/msr.hpp"
+#include "vmx/devices/console.hpp"
 #include "vmx/devices/pc.hpp"
 #include "vmx/exits/exit_helpers.hpp"
 
@@ -225,4 +226,38 @@ TEST_CASE("pc exits: guests without a PC still stop on an access to 0xFEE00000")
     g.vmcs.set(Field::guest_physical_address, 0xfee00020u);
     CHECK(g.exit(vmx::exit_reason::ept_violation, 1, 0) == ExitOutcome::stopped);
     CHECK(g.guest.stop.reason == vmx::StopReason::ept_violation);
+}
+
+TEST_CASE("pc exits: a byte typed for the guest (console_input) is received, raises IRQ 4, and is read from RBR") {
+    Linux g;
+    g.boot();
+    g.out(0x3fc, 0x0b); // MCR: OUT2
+    g.out(0x3f9, 0x01); // IER: received data
+    CHECK(vmx::pc_pending_vector(g.pc) < 0);
+    CHECK(vmx::pc_receive(g.pc, 'x'));
+    CHECK(vmx::pc_pending_vector(g.pc) == 0x34);
+    CHECK(vmx::deliver_pc_interrupt(g.guest));
+    CHECK((g.in(0x3fd) & 0x01) == 0x01); // LSR: data ready
+    CHECK(g.in(0x3fa) == 0x04);           // IIR: received data
+    CHECK(g.in(0x3f8) == 'x');
+    CHECK((g.in(0x3fd) & 0x01) == 0x00);
+    // A full FIFO takes no more: the byte is lost and counted, as on the chip.
+    for (unsigned i = 0; i < vmx::Uart::fifo_size; ++i) CHECK(vmx::pc_receive(g.pc, 'a'));
+    CHECK_FALSE(g.pc.uart.can_receive());
+    CHECK_FALSE(vmx::pc_receive(g.pc, 'b'));
+    CHECK(g.pc.uart.overruns == 1);
+}
+
+TEST_CASE("pc exits: an interactive guest's unfinished line is handed on as a piece, the rest as the line") {
+    Linux g;
+    g.boot();
+    for (char c : std::string("~ # ")) g.out(0x3f8, static_cast<std::uint8_t>(c));
+    CHECK(g.platform.lines.empty());
+    vmx::console_piece(g.guest);
+    vmx::console_piece(g.guest); // nothing new: nothing handed on
+    for (char c : std::string("echo\n")) g.out(0x3f8, static_cast<std::uint8_t>(c));
+    REQUIRE(g.platform.lines.size() == 2);
+    CHECK(g.platform.lines[0] == "linux+ ~ # ");
+    CHECK(g.platform.lines[1] == "linux: echo");
+    CHECK(g.guest.console.pieces == 1);
 }

@@ -584,3 +584,35 @@ TEST_CASE("a one-shot timer ends the slice where it falls, wakes a trapped HLT, 
     CHECK(t.s.guest_stats(0).ticks_due == 2);
     CHECK(t.s.run_stats().protocol_errors == 0);
 }
+
+TEST_CASE("wake: a device's interrupt ends a trapped HLT at the next turn; it changes nothing for other guests") {
+    // Two guests under `shared` with HLT trapped; guest 0 (a Linux guest) halts with its timer
+    // far away, then a byte typed for it raises its UART's interrupt.
+    Driver t(Policy::shared, {guest(kMs, 0, true), guest(kMs, 0, true)}, 20 * kMs);
+    t.next(0);
+    REQUIRE(t.d.guest == 0);
+    t.s.set_timer(0, 15 * kMs);
+    t.run(10, 100, ExitCause::halted);
+    t.next(110);
+    REQUIRE(t.d.guest == 1);
+    t.s.wake(1); // running, not halted: nothing to change
+    t.run(120, 120 + kMs, ExitCause::timer); // its slice ends
+    t.next(130 + kMs);
+    CHECK(t.d.guest == 1); // guest 0 still sleeps: its timer is at 15 ms
+    t.run(140 + kMs, 500 + kMs, ExitCause::handled);
+    t.s.wake(0);
+    t.next(510 + kMs);
+    CHECK(t.d.guest == 1); // the running slice is not cut
+    t.run(520 + kMs, 140 + 2 * kMs, ExitCause::timer);
+    t.next(150 + 2 * kMs);
+    CHECK(t.d.guest == 0); // runnable at the next turn, not at its timer (15 ms)
+    CHECK(t.d.resume_halted);
+    CHECK_FALSE(t.d.inject_tick); // no tick of its own is due
+    t.run(160 + 2 * kMs, 200 + 2 * kMs, ExitCause::halted);
+    CHECK(t.s.guest_stats(0).halted_wall == 160 + 2 * kMs - 100); // halted until entered awake
+    CHECK(t.s.guest_stats(0).ticks_due == 0);
+    // Halted again: only its timer or another wake ends it.
+    t.next(210 + 2 * kMs);
+    CHECK(t.d.guest == 1);
+    CHECK(t.s.run_stats().protocol_errors == 0);
+}

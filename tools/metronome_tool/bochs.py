@@ -8,7 +8,7 @@ import shutil
 import string
 import time
 
-from . import config, emulator, esp, paths
+from . import config, console_link, emulator, esp, paths
 
 DEFAULT_IPS = 50_000_000  # TSC ticks per emulated second; see tools/bochsrc.in
 DEFAULT_CPU = "corei7_skylake_x"
@@ -18,17 +18,23 @@ def available():
     return shutil.which("bochs") is not None
 
 
-def write_bochsrc(work_dir: pathlib.Path, ips=DEFAULT_IPS, cpu_model=DEFAULT_CPU, megs=256):
+def write_bochsrc(work_dir: pathlib.Path, ips=DEFAULT_IPS, cpu_model=DEFAULT_CPU, megs=256,
+                  serial_device=None):
+    """`serial_device`: a terminal device for COM1 (console_link.SerialPty) instead of
+    serial.txt."""
     template = string.Template(paths.BOCHSRC_TEMPLATE.read_text())
     text = template.substitute(megs=megs, cpu_model=cpu_model, ips=int(ips),
                                ovmf=paths.OVMF_CODE, vgabios=paths.BOCHS_VGABIOS,
-                               disk="esp.img", serial="serial.txt", log="bochs.log")
+                               disk="esp.img", log="bochs.log",
+                               serial_mode="term" if serial_device else "file",
+                               serial=serial_device or "serial.txt")
     bochsrc = work_dir / "bochsrc"
     bochsrc.write_text(text)
     return bochsrc
 
 
-def prepare(work_dir, efi, config_text, ips=DEFAULT_IPS, files=None, cpu_model=DEFAULT_CPU, megs=None):
+def prepare(work_dir, efi, config_text, ips=DEFAULT_IPS, files=None, cpu_model=DEFAULT_CPU, megs=None,
+            serial_device=None):
     """Fills work_dir with esp.img, bochsrc and cont.rc; returns the command line. `files`: more
     files for the ESP, {path on the ESP (e.g. "guests/a.elf"): bytes} (esp.make_esp)."""
     work_dir = pathlib.Path(work_dir)
@@ -36,7 +42,8 @@ def prepare(work_dir, efi, config_text, ips=DEFAULT_IPS, files=None, cpu_model=D
     for old in ("serial.txt", "bochs.log"):
         (work_dir / old).unlink(missing_ok=True)
     esp.make_esp(work_dir / "esp.img", efi, {**(files or {}), "metronome.cfg": config_text})
-    bochsrc = write_bochsrc(work_dir, ips=ips, cpu_model=cpu_model, megs=megs or config.memory_megs(config_text, files))
+    bochsrc = write_bochsrc(work_dir, ips=ips, cpu_model=cpu_model,
+                            megs=megs or config.memory_megs(config_text, files), serial_device=serial_device)
     # The built-in debugger stops before the first instruction: continue, and quit if the
     # simulation ever drops back to the prompt.
     (work_dir / "cont.rc").write_text("c\nquit\n")
@@ -55,14 +62,26 @@ def _lost_port_race(result):
 
 
 def run(efi, config_text, work_dir, timeout=120.0, ips=DEFAULT_IPS, on_line=None,
-        progress=True, files=None, cpu_model=DEFAULT_CPU, megs=None):
+        progress=True, files=None, cpu_model=DEFAULT_CPU, megs=None, console=None):
     """Boots metronome.efi with config_text; `megs` sets the machine's memory (default: what the
-    configuration needs, config.memory_megs)."""
+    configuration needs, config.memory_megs). `console`: what is typed on COM1 for the
+    configuration's console_input guest (console_link.Typed or .Terminal)."""
     work_dir = pathlib.Path(work_dir)
     for attempt in range(PORT_RACE_RETRIES + 1):
-        cmd = prepare(work_dir, efi, config_text, ips=ips, files=files, cpu_model=cpu_model, megs=megs)
-        result = emulator.run("bochs", cmd, work_dir, work_dir / "serial.txt", timeout,
-                              on_line=on_line, progress=progress)
+        pty = console_link.SerialPty() if console is not None else None
+        try:
+            cmd = prepare(work_dir, efi, config_text, ips=ips, files=files, cpu_model=cpu_model, megs=megs,
+                          serial_device=pty.device if pty else None)
+            if pty is not None:
+                pty.start(work_dir / "serial.txt")
+                console.attach(pty)
+            result = emulator.run("bochs", cmd, work_dir, work_dir / "serial.txt", timeout,
+                                  on_line=on_line, progress=progress,
+                                  stop=console.quit if console is not None else None)
+        finally:
+            if pty is not None:
+                console.detach()
+                pty.close()
         if not _lost_port_race(result) or attempt == PORT_RACE_RETRIES:
             return result
         time.sleep(0.5 + attempt)

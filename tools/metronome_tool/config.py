@@ -51,6 +51,11 @@ def ensure_run_ends(text: str):
     return "".join(lines), note
 
 
+def with_global(text: str, key: str, value: str) -> str:
+    """The configuration with `key = value` as its first line (a global key)."""
+    return f"{key} = {value}\n{text}"
+
+
 _KEY = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
 DEFAULT_MEMORY_MIB = 2
 

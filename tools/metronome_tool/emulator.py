@@ -97,10 +97,13 @@ def _stop(proc):
 
 
 def run(platform, cmd, work_dir, serial_path, timeout, on_line=None, progress=True,
-        end_grace=10.0):
+        end_grace=10.0, stop=None):
     """Runs cmd in work_dir until it exits, until `end_grace` seconds after METRONOME-END (an
-    image that returns to the firmware leaves the emulator running), or until `timeout`.
-    on_line(line) sees every clean serial line as it arrives (default: print to stdout)."""
+    image that returns to the firmware leaves the emulator running), until `timeout`, or until
+    the threading.Event `stop` is set (the user ended the run).
+    on_line(line) sees every clean serial line as it arrives (default: print to stdout), pieces
+    of an interactive guest's unfinished lines too (serial_log.PieceJoiner); the result's lines
+    are whole."""
     work_dir = pathlib.Path(work_dir)
     serial_path = pathlib.Path(serial_path)
     output_path = work_dir / f"{platform}.out"
@@ -109,6 +112,7 @@ def run(platform, cmd, work_dir, serial_path, timeout, on_line=None, progress=Tr
             print(line, flush=True)
     status = Progress(platform, progress)
     splitter = serial_log.LineSplitter()
+    joiner = serial_log.PieceJoiner()
     lines = []
     end_seen_at = None
     timed_out = False
@@ -117,7 +121,7 @@ def run(platform, cmd, work_dir, serial_path, timeout, on_line=None, progress=Tr
     def take(new_lines):
         nonlocal end_seen_at
         for line in new_lines:
-            lines.append(line)
+            lines.extend(joiner.feed(line))
             status.clear()
             on_line(line)
             status.line_printed()
@@ -140,6 +144,8 @@ def run(platform, cmd, work_dir, serial_path, timeout, on_line=None, progress=Tr
                 now = time.monotonic()
                 if end_seen_at is not None and now - end_seen_at > end_grace:
                     break
+                if stop is not None and stop.is_set():
+                    break
                 if now - start > timeout:
                     timed_out = True
                     break
@@ -153,6 +159,7 @@ def run(platform, cmd, work_dir, serial_path, timeout, on_line=None, progress=Tr
             if serial is not None:
                 take(splitter.feed(serial.read()) + splitter.flush())
                 serial.close()
+            lines.extend(joiner.flush())
             status.clear()
     return RunResult(platform=platform, lines=lines, ended=serial_log.ended(lines),
                      timed_out=timed_out,

@@ -1,6 +1,7 @@
 """`metronome run [CONFIG]`: build what is stale, put metronome.efi and a configuration on an ESP
 image, boot it in Bochs (default) or QEMU, stream the serial output, print the per-guest table
-and write report.json.
+and write report.json. With --console NAME, what is typed goes to Linux guest NAME's ttyS0
+(console_link.py).
 
 Without CONFIG it runs the 2010 thread's scenario (three CPU-bound guests and one mostly idle
 guest, round robin) twice, with yield_on_hlt = 1 and = 0, side by side: the thread's
@@ -16,8 +17,8 @@ import sys
 
 import threading
 
-from . import (bochs, build, caps_file, config, cpu_models, deps, diagnose, esp, kvm_host,
-               linux_image, paths, qemu, report, scenarios, serial_log)
+from . import (bochs, build, caps_file, config, console_link, cpu_models, deps, diagnose, esp,
+               kvm_host, linux_image, paths, qemu, report, scenarios, serial_log)
 
 DEFAULT_TIMEOUT = {"bochs": 300.0, "qemu": 60.0, "qemu-kvm": 60.0}
 LINUX_TIMEOUT = 1800.0  # Bochs: the ESP's kernel read, then four kernels booting on one CPU
@@ -61,6 +62,9 @@ def register(sub):
                         "tests/data/vmx-caps/")
     p.add_argument("--accel", choices=["tcg", "kvm"], default="tcg",
                    help="QEMU accelerator; kvm needs an Intel host with nested VMX")
+    p.add_argument("--console", metavar="NAME",
+                   help="Bochs: the keys typed here go to Linux guest NAME's ttyS0 (a shell in it "
+                        "while the others run; configuration key console_input); Ctrl-] ends the run")
     p.add_argument("--efi", type=pathlib.Path, help="boot this metronome.efi; do not build")
     p.add_argument("--file", action="append", default=[], metavar="ESP_PATH=HOST_PATH",
                    help="Bochs: also put HOST_PATH on the ESP as ESP_PATH, e.g. a guest image "
@@ -107,15 +111,34 @@ def summarize(result):
     return "\n".join(out)
 
 
+def _console_problem(args, config_text):
+    """None when --console NAME can be given to config_text, else why not."""
+    names = {name: keys for name, keys in config.guests(config_text)}
+    if args.platform != "bochs":
+        return "--console works with --platform bochs only"
+    if args.console not in names:
+        return f"--console {args.console}: the configuration has no guest of that name ({', '.join(names)})"
+    if not names[args.console].get("kernel"):
+        return f"--console {args.console}: that guest runs no kernel (only a Linux guest has a ttyS0)"
+    return None
+
+
 def _boot(args, efi, config_text, work_dir, on_line=None, progress=True):
     linux = getattr(args, "linux", False) or bool(config.esp_paths(config_text, "kernel"))
     timeout = args.timeout or (LINUX_TIMEOUT if linux and args.platform == "bochs" else DEFAULT_TIMEOUT[args.platform])
     if args.platform == "bochs":
         files = dict(esp.parse_file_option(f) for f in getattr(args, "file", []))
         files.update(linux_image.files_for(config_text, args.build_dir, files))
+        console = None
+        if getattr(args, "console", None):
+            console = console_link.Terminal()
+            on_line, progress = console_link.ConsoleDisplay(args.console), False
+            config_text = config.with_global(config_text, "console_input", args.console)
+            print(f"metronome: typing goes to guest {args.console}'s ttyS0 once its kernel listens; "
+                  "Ctrl-] ends the run", file=sys.stderr, flush=True)
         return bochs.run(efi, config_text, work_dir, timeout=timeout, ips=args.ips,
                          on_line=on_line, progress=progress, files=files,
-                         cpu_model=getattr(args, "cpu", bochs.DEFAULT_CPU))
+                         cpu_model=getattr(args, "cpu", bochs.DEFAULT_CPU), console=console)
     return qemu.run(efi, config_text, work_dir, timeout=timeout,
                     accel=qemu.accel_for(args.platform, args.accel),
                     on_line=on_line, progress=progress)
@@ -264,7 +287,15 @@ def run(args):
                   + "\n  ".join(missing), file=sys.stderr)
             return 2
     if config_text is None:
+        if args.console:
+            print("metronome: --console needs a configuration (CFG) with that Linux guest", file=sys.stderr)
+            return 2
         return _seed(args, efi, args.build_dir)
+    if args.console:
+        problem = _console_problem(args, config_text)
+        if problem:
+            print(f"metronome: {problem}", file=sys.stderr)
+            return 2
     work_dir = args.work_dir or (pathlib.Path(args.build_dir) / f"run-{args.platform}")
     print(f"metronome: booting {efi} in {args.platform} (work folder {work_dir})",
           file=sys.stderr, flush=True)

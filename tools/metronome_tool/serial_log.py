@@ -6,6 +6,7 @@ own console writes are removed. metronome.efi's machine-readable lines start wit
     METRONOME-CAPS {json}     the CPU's VMX capabilities (boot/efi_main.cpp)
     METRONOME-REPORT {json}   the run report (to come)
     METRONOME-ERROR text      something went wrong inside metronome.efi
+    METRONOME-INPUT name      COM1's input goes to that guest from now on (console_input)
     METRONOME-END             the last line of every run
 """
 import json
@@ -15,6 +16,8 @@ END_MARKER = "METRONOME-END"
 CAPS_MARKER = "METRONOME-CAPS"
 REPORT_MARKER = "METRONOME-REPORT"
 ERROR_MARKER = "METRONOME-ERROR"
+# "METRONOME-INPUT NAME": from now on what arrives on COM1 goes to guest NAME (console_input).
+INPUT_MARKER = "METRONOME-INPUT"
 
 _ESCAPES = re.compile(r"\x1b(\[[0-9;=?]*[ -/]*[@-~]|[@-Z\\-_])")
 
@@ -39,9 +42,46 @@ class LineSplitter:
         return [clean_line(rest.decode("utf-8", "replace"))] if rest.strip() else []
 
 
+# A guest's console line is "[name] text"; "[name]+ text" is the start of one it has not ended
+# yet, handed on early because the guest is interactive (console_input: its prompt, the echo of
+# what is typed). The next pieces and the line itself continue it.
+_PIECE = re.compile(r"^\[([^\]\s]+)\]\+ (.*)$", re.S)
+_GUEST_LINE = re.compile(r"^\[([^\]\s]+)\] (.*)$", re.S)
+
+
+def piece_of(line: str):
+    """(guest name, text) when `line` is a piece of an unfinished line, else None."""
+    m = _PIECE.match(line)
+    return (m[1], m[2]) if m else None
+
+
+class PieceJoiner:
+    """Joins each guest's pieces to the line that finishes them: whole lines come out."""
+
+    def __init__(self):
+        self._open = {}
+
+    def feed(self, line: str):
+        piece = piece_of(line)
+        if piece is not None:
+            self._open[piece[0]] = self._open.get(piece[0], "") + piece[1]
+            return []
+        m = _GUEST_LINE.match(line)
+        if m and m[1] in self._open:
+            return [f"[{m[1]}] {self._open.pop(m[1])}{m[2]}"]
+        return [line]
+
+    def flush(self):
+        rest = [f"[{name}] {text}" for name, text in self._open.items()]
+        self._open = {}
+        return rest
+
+
 def split_lines(data: bytes):
-    splitter = LineSplitter()
-    return splitter.feed(data) + splitter.flush()
+    """The whole lines of a serial log (pieces joined)."""
+    splitter, joiner = LineSplitter(), PieceJoiner()
+    lines = [whole for line in splitter.feed(data) + splitter.flush() for whole in joiner.feed(line)]
+    return lines + joiner.flush()
 
 
 def marker_payloads(lines, marker: str):

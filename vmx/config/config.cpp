@@ -184,6 +184,27 @@ bool check_debug_guest(const Config& cfg, ConfigResult& r) {
     return true;
 }
 
+// console_input names the Linux guest whose UART gets what is typed on COM1: only a kernel's
+// virtual PC has a serial port to type into.
+bool check_console_input(const Config& cfg, ConfigResult& r) {
+    if (cfg.console_input[0] == '\0') return true;
+    const Blame b{cfg.origin[index(ConfigKey::console_input)], ConfigKey::console_input};
+    Text msg(r.message, sizeof r.message);
+    const GuestConfig* g = find_guest(cfg, cfg.console_input);
+    if (g == nullptr) {
+        fail_at(r, b);
+        msg.str("console_input: no guest named '").str(cfg.console_input).str("' in the configuration");
+        return false;
+    }
+    if (!g->runs_kernel()) {
+        fail_at(r, b);
+        msg.str("console_input: guest '").str(cfg.console_input);
+        msg.str("' runs no kernel (only a Linux guest has a serial port to type into)");
+        return false;
+    }
+    return true;
+}
+
 } // namespace
 
 bool is_builtin_workload(const char* name) {
@@ -287,6 +308,7 @@ ConfigResult finalize_config(Config& cfg) {
         if (!check_guest(cfg, g, r)) return r;
     }
     if (!check_debug_guest(cfg, r)) return r;
+    if (!check_console_input(cfg, r)) return r;
     cfg.finalized = true;
     return r;
 }

@@ -48,7 +48,8 @@
 //   - a guest running `idle` has tick_hz > 0;
 //   - under capped, each guest's slice_us <= its period_us (a budget is cut into slices);
 //   - duration_ms is at least one slice of every guest;
-//   - debug_guest names a guest of the file and comes with debug_break = vmentry.
+//   - debug_guest names a guest of the file and comes with debug_break = vmentry;
+//   - console_input names a guest of the file that runs a kernel.
 // An error from one of these rules points at the most specific value that was set explicitly
 // (the guest's own, then the global one; from the file or the load options), else at the guest's
 // [guest NAME] line. Deliberately allowed: under capped the caps of all guests may sum to more

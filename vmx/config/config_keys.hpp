@@ -74,6 +74,9 @@
     X(debug_guest, guest_name, global, 0, 0, "",                                                   \
       "The guest whose first VM entry stops under `debug_break = vmentry`; unset: the first "      \
       "guest entered.")                                                                            \
+    X(console_input, guest_name, global, 0, 0, "",                                                 \
+      "The Linux guest whose ttyS0 gets the bytes arriving on Metronome's own COM1 (`tools/"       \
+      "metronome run CFG --console NAME`); unset: nothing typed reaches a guest.")                 \
     X(test_corrupt_guest_state, boolean, guest, 0, 0, false,                                       \
       "Test only: an invalid guest RFLAGS in this guest's VMCS, so its VM entry fails the "        \
       "guest-state checks (exit reason 33).")                                                      \

@@ -26,4 +26,16 @@ void console_put(Vcpu& guest, char c) {
     }
 }
 
+void console_piece(Vcpu& guest) {
+    ConsoleBuffer& b = guest.console;
+    if (b.length == 0) return;
+    b.text[b.length] = '\0';
+    ++b.pieces;
+    if (!platform::console_line(guest, b.text, false)) {
+        ++guest.counters.console_lines_dropped;
+        guest.counters.console_bytes_dropped += b.length;
+    }
+    b.length = 0;
+}
+
 } // namespace vmx

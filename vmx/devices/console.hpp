@@ -16,6 +16,7 @@ struct ConsoleBuffer {
     std::size_t length = 0;
     char last[history][capacity + 1] = {};
     std::size_t lines = 0;                       // complete lines so far
+    std::uint64_t pieces = 0;                    // starts of lines handed on early (console_piece)
 
     // The `age`-th most recent complete line, oldest first over age = 0..history-1 (null where
     // there were fewer lines).
@@ -30,5 +31,9 @@ struct ConsoleBuffer {
 // bytes become '?', and a full buffer is handed on as a line. A line the output side refuses
 // (the guest's share of the queue is full) is counted as dropped.
 void console_put(Vcpu& guest, char c);
+// An interactive guest (console_input) is waiting for its user: the line it has begun (a prompt,
+// the echo of what was typed) is handed on now as a piece instead of when it ends; its rest
+// follows as another piece or as the line. Nothing when the line is empty.
+void console_piece(Vcpu& guest);
 
 } // namespace vmx

@@ -76,6 +76,12 @@ PcPort pc_out(Vcpu& guest, std::uint16_t port, unsigned size, std::uint32_t valu
     return PcPort::done;
 }
 
+bool pc_receive(PcPlatform& pc, std::uint8_t byte) {
+    const bool taken = pc.uart.receive(byte);
+    sync_uart_line(pc);
+    return taken;
+}
+
 int pc_pending_vector(const PcPlatform& pc) {
     const int apic = pc.lapic.deliverable();
     if (apic >= 0) return apic;

@@ -24,6 +24,7 @@ struct PcCounters {
     std::uint64_t pic_interrupts = 0;   // of them, from the 8259 (ExtINT)
     std::uint64_t reset_attempts = 0;   // writes to ports that reset a PC (0x64, 0xCF9, 0x92)
     std::uint64_t apic_accesses = 0;    // reads and writes of the xAPIC page (EPT violations)
+    std::uint64_t typed_bytes = 0;      // bytes typed for it (console_input) that its UART took
 };
 
 struct PcPlatform {
@@ -47,6 +48,10 @@ enum class PcPort : std::uint8_t {
 std::uint32_t pc_in(Vcpu& guest, std::uint16_t port, unsigned size, std::uint64_t guest_tsc);
 // OUT of `size` bytes of `value` to `port`.
 PcPort pc_out(Vcpu& guest, std::uint16_t port, unsigned size, std::uint32_t value, std::uint64_t guest_tsc);
+
+// A byte typed for the guest (console_input) arrives at its UART: received, and IRQ 4 raised
+// when the UART's line rises. False when the receive FIFO was full (the byte is lost: overrun).
+bool pc_receive(PcPlatform& pc, std::uint8_t byte);
 
 // The vector the platform presents to the processor now, or -1: the local APIC's highest
 // deliverable request, else the 8259's through LINT0 when LINT0 is in ExtINT mode.

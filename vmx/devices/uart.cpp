@@ -24,6 +24,8 @@ std::uint8_t Uart::iir() const {
     return static_cast<std::uint8_t>(id | (fifo_enabled_ ? iir_fifo : 0));
 }
 
+bool Uart::listening() const { return (ier_ & ier_rx) != 0; }
+
 bool Uart::irq_line() const { return (mcr_ & mcr_out2) != 0 && (iir() & 0x0f) != iir_none; }
 
 std::uint8_t Uart::read(unsigned offset) {

@@ -24,6 +24,11 @@ class Uart {
     // A byte from the host for the guest; false when the FIFO is full (the byte is lost, as on
     // the chip: overrun).
     bool receive(std::uint8_t byte);
+    // The receive FIFO has room for another byte (the host holds the rest back until it has).
+    bool can_receive() const { return rx_count_ < fifo_size; }
+    // The guest's driver listens: the received-data interrupt is enabled (Linux's 8250 driver
+    // turns it on when the port is opened). Typed bytes wait on the host's side until then.
+    bool listening() const;
 
     // The level of the IRQ line (an interrupt is pending and OUT2 is set).
     bool irq_line() const;

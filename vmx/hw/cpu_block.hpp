@@ -25,7 +25,7 @@ struct HostSavedState {
 };
 
 // One guest's console line to the output queue; false when that guest's share of it is full.
-using ConsoleSink = bool (*)(std::uint32_t guest_index, const char* guest_name, const char* line);
+using ConsoleSink = bool (*)(std::uint32_t guest_index, const char* guest_name, const char* line, bool complete);
 
 struct CpuBlock {
     VmxRoot root;
@@ -36,7 +36,10 @@ struct CpuBlock {
     std::uint64_t xsave_mask = 0;   // the XCR0 state is saved and restored with (0: FXSAVE)
     bool rdtscp = false;            // IA32_TSC_AUX exists and is switched
     ConsoleSink console = nullptr;
-    void (*background)() = nullptr; // bounded work between slices (draining the console queue)
+    // Bounded work between slices (draining the console queue); true when console input is
+    // waiting, which ends an idle early.
+    bool (*background)() = nullptr;
+    int (*console_input)() = nullptr; // a byte typed for the console_input guest, or -1
     Vcpu* loaded = nullptr;         // the guest whose VMCS is current
     std::uint32_t last_instruction_error = 0;
     std::uint64_t failed_accesses = 0;

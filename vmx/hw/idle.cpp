@@ -111,9 +111,9 @@ void Idle::init(void* idt_page) {
     mfence();
 }
 
-void Idle::idle_until(std::uint64_t tsc, void (*background)()) {
+void Idle::idle_until(std::uint64_t tsc, bool (*background)()) {
     for (;;) {
-        if (background != nullptr) background();
+        if (background != nullptr && background()) return; // console input: the run loop takes it
         const IdleStep step = plan_idle_step(method_, rdtsc(), tsc);
         if (step.done) return;
         if (step.sleep) {

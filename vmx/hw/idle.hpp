@@ -15,8 +15,9 @@ class Idle {
   public:
     // `idt_page`: one zeroed 4 KiB page for the IDT used while the wake-up interrupt is taken.
     void init(void* idt_page);
-    // Returns when the TSC has reached `tsc`; `background` (may be null) runs between steps.
-    void idle_until(std::uint64_t tsc, void (*background)());
+    // Returns when the TSC has reached `tsc`, or earlier when `background` (may be null), run
+    // between steps, returns true (console input is waiting).
+    void idle_until(std::uint64_t tsc, bool (*background)());
     // Gives the local APIC timer back to the firmware as it was (its mode and count).
     void finish();
 

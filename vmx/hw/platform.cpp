@@ -186,15 +186,20 @@ void background() {
     if (cpu.background != nullptr) cpu.background();
 }
 
+int console_input() {
+    hw::CpuBlock& cpu = hw::this_cpu();
+    return cpu.console_input != nullptr ? cpu.console_input() : -1;
+}
+
 void end_of_interrupt() { hw::InterruptMasks::end_of_interrupt(); }
 
 void load_xcr0(std::uint64_t value) {
     if (hw::this_cpu().xsave_mask != 0) hw::xsetbv0(value);
 }
 
-bool console_line(const Vcpu& guest, const char* line) {
+bool console_line(const Vcpu& guest, const char* line, bool complete) {
     const hw::CpuBlock& cpu = hw::this_cpu();
-    return cpu.console == nullptr || cpu.console(guest.index, guest.name, line);
+    return cpu.console == nullptr || cpu.console(guest.index, guest.name, line, complete);
 }
 
 } // namespace vmx::platform

@@ -43,6 +43,9 @@ std::uint64_t g_busy_share[max_guests];  // each guest's share when all are busy
 
 // The report's slice timeline covers the first 50 ms of the run (README, "The report").
 constexpr std::uint64_t timeline_window_us = 50000;
+// With console_input: COM1 is looked at (and queued output sent) at least this often, 1 ms: a
+// key's echo comes back within a millisecond or two of TSC time, as from a real serial console.
+constexpr std::uint64_t console_poll_us = 1000;
 // XCR0 components the hypervisor switches: x87, SSE, AVX and the three AVX-512 components.
 // Others (MPX, PKRU, AMX) stay disabled in guests.
 constexpr std::uint64_t switched_xcr0 = xcr0::x87 | xcr0::sse | xcr0::avx | xcr0::avx512;
@@ -344,6 +347,7 @@ bool run_session(const SessionSetup& s, SessionResult& r, Text& error) {
     cpu_block.rdtscp = cpu.rdtscp;
     cpu_block.console = s.console;
     cpu_block.background = s.background;
+    cpu_block.console_input = s.console_input;
     cpu_block.host_extended_state = host_area;
     const HostState host = read_host_state();
     for (std::size_t i = 0; i < n; ++i) {
@@ -377,6 +381,10 @@ bool run_session(const SessionSetup& s, SessionResult& r, Text& error) {
     g_window.at_open = g_at_open;
     g_window.exits_at_open = g_exits_at_open;
     options.window = &g_window;
+    if (const GuestConfig* typist = find_guest(cfg, cfg.console_input); typist != nullptr) {
+        options.console_guest = static_cast<std::size_t>(typist - cfg.guests);
+        options.console_poll_ticks = us_to_tsc_ticks(console_poll_us, s.tsc_hz);
+    }
     r.window = &g_window;
     r.timer_limit = options.timer_limit;
     r.extended_state = cpu.xsave ? "xsave" : "fxsave";

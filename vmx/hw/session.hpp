@@ -53,8 +53,11 @@ struct SessionSetup {
     PageSource pages{};
     ConsoleSink console = nullptr;             // one line of one guest
     void (*log)(const char* line) = nullptr;   // the hypervisor's own progress lines
-    // Bounded, non-blocking work done before every VM entry and while idling (console output).
-    void (*background)() = nullptr;
+    // Bounded, non-blocking work done before every VM entry and while idling (console output);
+    // true when a byte for the console_input guest is waiting (an idle ends for it).
+    bool (*background)() = nullptr;
+    // The next byte typed for the console_input guest, or -1; null when there is none.
+    int (*console_input)() = nullptr;
 };
 
 struct SessionResult {

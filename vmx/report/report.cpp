@@ -95,6 +95,7 @@ void linux_json(const Vcpu& ctx, Text& out) {
     out.str(",\"eois\":").dec(pc.lapic.eois).str(",\"self_ipis\":").dec(pc.lapic.self_ipis);
     out.str(",\"ipis_dropped\":").dec(pc.lapic.ipis_dropped);
     out.str(",\"uart_bytes_sent\":").dec(pc.uart.bytes_sent).str(",\"uart_bytes_received\":").dec(pc.uart.bytes_received);
+    out.str(",\"uart_overruns\":").dec(pc.uart.overruns).str(",\"typed_bytes\":").dec(pc.counters.typed_bytes);
     out.str(",\"reset_attempts\":").dec(pc.counters.reset_attempts).str(",\"apic_accesses\":").dec(pc.counters.apic_accesses);
     out.chr('}');
 }

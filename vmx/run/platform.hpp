@@ -43,17 +43,23 @@ bool switch_to(Vcpu* previous, Vcpu& next);
 // VMLAUNCH (first time) or VMRESUME the current guest; exits the fast path absorbs are handled
 // inside (vmx/exits/exit_handler.cpp); returns at the first it hands back.
 EntryResult enter(Vcpu& guest);
-// Root-mode idle until the TSC reaches `tsc` (nothing may run).
+// Root-mode idle until the TSC reaches `tsc` (nothing may run), or until input arrives for the
+// console_input guest (console_input() has a byte): then earlier.
 void idle_until(std::uint64_t tsc);
 // Bounded work that must not wait (sending queued console output), done between slices.
 void background();
+// A byte typed on Metronome's own console for the console_input guest, or -1 (none now, or no
+// such guest). Never waits.
+int console_input();
 // A physical interrupt was acknowledged on exit: end of interrupt to its controller.
 void end_of_interrupt();
 // The current guest changed its XCR0 (XSETBV): make it the processor's now.
 void load_xcr0(std::uint64_t value);
-// One complete console line of a guest, without its newline; false when the output side dropped
-// it (that guest's share of the queue is full).
-bool console_line(const Vcpu& guest, const char* line);
+// Console text of a guest: one complete line without its newline, or (complete = false) the
+// start of a line that has not ended yet, handed on early because the guest is interactive (a
+// shell's prompt, the echo of what is typed; the rest follows as more pieces or a line). False
+// when the output side dropped it (that guest's share of the queue is full).
+bool console_line(const Vcpu& guest, const char* line, bool complete = true);
 
 } // namespace platform
 } // namespace vmx

@@ -4,6 +4,8 @@
 #include "vmx/arch/interruption.hpp"
 #include "vmx/arch/x86.hpp"
 #include "vmx/caps/controls.hpp"
+#include "vmx/devices/console.hpp"
+#include "vmx/devices/pc.hpp"
 #include "vmx/exits/exit_handler.hpp"
 #include "vmx/exits/exit_helpers.hpp"
 #include "vmx/guest/guest_paging.hpp"
@@ -109,6 +111,22 @@ void resume_own_tsc(Vcpu& guest, Scheduler& scheduler) {
     if (guest.pc != nullptr) scheduler.set_timer(guest.index, pc_timer_due_host(guest));
 }
 
+// The console_input guest: what was typed since the last look goes into its UART once its
+// driver listens, as much as its receive FIFO takes (the rest waits on the host's side, in
+// Metronome's own UART), and the interrupt that raises ends a trapped HLT at once instead of at
+// its next timer.
+void take_console_input(Vcpu& guest, Scheduler& scheduler) {
+    if (guest.pc == nullptr || !guest.pc->uart.listening()) return;
+    bool received = false;
+    while (guest.pc->uart.can_receive()) {
+        const int byte = platform::console_input();
+        if (byte < 0) break;
+        ++guest.pc->counters.typed_bytes;
+        received = pc_receive(*guest.pc, static_cast<std::uint8_t>(byte)) || received;
+    }
+    if (received && pc_pending_vector(*guest.pc) >= 0) scheduler.wake(guest.index);
+}
+
 // Opens the window when every guest has arrived: the books as they stand are its zero.
 void open_window(MeasurementWindow& w, const Scheduler& scheduler, const Vcpu* guests, std::size_t count) {
     w.opened = true;
@@ -146,6 +164,7 @@ void run_guests(Scheduler& scheduler, Vcpu* guests, std::size_t count, const Run
     std::uint64_t root_since = 0;
     MeasurementWindow* window = options.window != nullptr && options.window->measure_ticks != 0 ? options.window : nullptr;
     std::size_t arrived = 0; // guests ready for the window (or stopped)
+    Vcpu* const typist = options.console_guest < count ? &guests[options.console_guest] : nullptr;
     for (Vcpu* g = guests; g != guests + count; ++g) {
         g->fast.timer_rate = options.timer_rate;
         g->fast.timer_limit = options.timer_limit;
@@ -156,8 +175,11 @@ void run_guests(Scheduler& scheduler, Vcpu* guests, std::size_t count, const Run
     for (;;) {
         const std::uint64_t now = platform::rdtsc();
         if (window != nullptr && window->opened && now >= window->closes_at) break;
+        if (typist != nullptr) take_console_input(*typist, scheduler);
         const Decision d = scheduler.next(now);
         if (d.kind == DecisionKind::finished) break;
+        // Off the CPU, an interactive guest waits for its user: its prompt is shown now.
+        if (typist != nullptr && (d.kind != DecisionKind::run || d.guest != typist->index)) console_piece(*typist);
         if (window != nullptr && !window->opened && arrived == count) open_window(*window, scheduler, guests, count);
         const std::uint64_t closes_at = window != nullptr ? window->closes_at : ~0ull;
         if (d.kind == DecisionKind::idle) {
@@ -217,6 +239,9 @@ void run_guests(Scheduler& scheduler, Vcpu* guests, std::size_t count, const Run
         }
 
         const std::uint64_t entry = platform::rdtsc();
+        if (typist != nullptr && deadline - entry > options.console_poll_ticks && deadline > entry) {
+            deadline = entry + options.console_poll_ticks;
+        }
         vmcs::write(Field::vmx_preemption_timer_value, timer_value_for(entry, deadline, options));
         guest.fast.deadline = deadline;
         guest.fast.root_ticks = 0;

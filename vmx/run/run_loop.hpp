@@ -19,6 +19,11 @@ struct RunOptions {
     std::uint32_t timer_limit = 0xffffffffu; // erratum cap (vmx/vmcs/preemption_timer.hpp), or all ones
     bool timer_saved = false;                // "save VMX-preemption timer value" is on
     MeasurementWindow* window = nullptr;     // where the run measures, if not the whole run
+    std::size_t console_guest = kNoGuest;    // the guest that gets what is typed (console_input)
+    // With a console_input guest, the longest the CPU stays in one guest without the run loop
+    // looking at COM1 (and sending queued output): a lone runnable guest is otherwise left
+    // running until the next event, which may be seconds away.
+    std::uint64_t console_poll_ticks = 0;
 };
 
 // Preemption-timer value that fires at `deadline` or at most one timer unit later: rounding up

@@ -183,6 +183,12 @@ void Scheduler::set_timer(std::size_t g, std::uint64_t due) {
     place(g, mark_); // a halted guest now wakes at `due`, or never
 }
 
+void Scheduler::wake(std::size_t g) {
+    if (g >= count_ || !alive(g) || stats_[g].activity != Activity::halted_trapped) return;
+    guests_[g].woken = true;
+    place(g, mark_);
+}
+
 void Scheduler::charge_owner(std::uint64_t to, std::uint64_t GuestStats::*bucket) {
     if (to <= mark_ || owner_ == kNoGuest) return;
     const std::uint64_t d = to - mark_;
@@ -371,6 +377,9 @@ void Scheduler::on_reentry(std::size_t guest, std::uint64_t t_entry, bool inject
             if (s.activity == Activity::halted_trapped) s.halted_wall += t_entry - r.halt_since;
             s.activity = Activity::active; // the interrupt wakes a halted guest
         }
+    } else if (s.activity == Activity::halted_trapped && r.woken) {
+        s.halted_wall += t_entry - r.halt_since;
+        s.activity = Activity::active; // a device's interrupt wakes it (wake())
     } else if (s.activity == Activity::halted_trapped) {
         // Its tick could not be injected (interrupts off in HLT): it goes back in activity
         // state HLT, where its halted time is no longer observable.
@@ -378,6 +387,7 @@ void Scheduler::on_reentry(std::size_t guest, std::uint64_t t_entry, bool inject
         s.activity = Activity::halted_native;
         s.halted_observable = false;
     }
+    r.woken = false;
     if (s.activity != before) place(guest, t_entry); // only its activity can move it here
     entering_ = kNoGuest;
     phase_ = Phase::guest;

@@ -135,6 +135,10 @@ class Scheduler {
     // ones from then on: it ends the guest's slice where it falls inside it, wakes it from a
     // trapped HLT, and is counted due, injected or coalesced, with its latency.
     void set_timer(std::size_t guest, std::uint64_t due);
+    // One of the guest's devices (its UART) raised an interrupt that is not its timer: a guest
+    // halted by a trapped HLT is runnable again at once, as a pending tick makes it; for any
+    // other guest nothing changes (the interrupt is delivered at its next entry).
+    void wake(std::size_t guest);
     // Closes the run at `now`: the open slice ends, halted guests stop counting.
     void end(std::uint64_t now);
 
@@ -181,6 +185,7 @@ class Scheduler {
         bool tick_pending = false;
         std::uint64_t pending_due = 0;
         std::uint64_t halt_since = 0; // trapped HLT: when it halted
+        bool woken = false;           // wake(): an interrupt other than its tick ends its HLT
         // Root-mode work for one of its handled exits that ran past the end of its slot or slice:
         // taken off its next one, so the neighbour after it loses nothing.
         std::uint64_t debt = 0;

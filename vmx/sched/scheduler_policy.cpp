@@ -65,9 +65,9 @@ std::uint64_t Scheduler::budget_left(std::size_t g, std::uint64_t now) const {
 
 // A guest that executed a trapped HLT waits for its next event, its virtual tick: the
 // "yield" of yield_on_hlt. A pending tick makes it runnable again at once (HLT with an
-// interrupt pending does not block, as in KVM's kvm_vcpu_block).
+// interrupt pending does not block, as in KVM's kvm_vcpu_block); so does a device's (wake()).
 bool Scheduler::blocked(std::size_t g) const {
-    return stats_[g].activity == Activity::halted_trapped && !guests_[g].tick_pending;
+    return stats_[g].activity == Activity::halted_trapped && !guests_[g].tick_pending && !guests_[g].woken;
 }
 
 bool Scheduler::quantum_still_valid(std::uint64_t now) const {
