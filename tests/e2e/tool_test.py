@@ -34,6 +34,24 @@ class ConfigTest(unittest.TestCase):
         self.assertTrue(text.endswith("on_finish = shutdown\n"))
 
 
+
+class ConsolePieceTest(unittest.TestCase):
+    """An interactive guest's unfinished lines come as `[name]+ text` pieces (console_input)."""
+
+    def test_pieces_join_the_line_that_ends_them(self):
+        joiner, out = serial_log.PieceJoiner(), []
+        for line in ["[sh]+ / # ", "[b] x", "[sh]+ ec", "[sh] ho", "[b] y"]:
+            out += joiner.feed(line)
+        self.assertEqual(out, ["[b] x", "[sh] / # echo", "[b] y"])
+        self.assertEqual(joiner.flush(), [])
+
+    def test_a_piece_left_open_comes_out_at_the_end(self):
+        self.assertEqual(serial_log.split_lines(b"[a]+ p\nz\n[a]+ q"), ["z", "[a] pq"])
+        self.assertEqual(serial_log.split_lines(b"[a]+ p\n[a]+ q\n"), ["[a] pq"])
+
+    def test_global_key_goes_first(self):
+        self.assertEqual(config.with_global("[guest a]\n", "console_input", "a"), "console_input = a\n[guest a]\n")
+
 class MemoryMegsTest(unittest.TestCase):
     @staticmethod
     def guests(n, keys=""):
