@@ -16,36 +16,15 @@
 namespace vmx {
 namespace {
 
-constexpr std::uint64_t page_size = 4096;
-
 // The instruction's bytes at RIP, as far as they can be read (at most max_instruction_length).
 std::size_t fetch_instruction(const Vcpu& guest, bool long_mode, std::uint8_t* bytes) {
     const std::uint64_t cs_base = long_mode ? 0 : vmcs::read(Field::guest_cs_base);
-    const std::uint64_t rip = cs_base + vmcs::read(Field::guest_rip);
-    const bool paging = (vmcs::read(Field::guest_cr0) & cr0::pg) != 0;
-    const std::uint64_t cr3 = vmcs::read(Field::guest_cr3);
     WalkAccess fetch;
     fetch.fetch = true;
     fetch.user = ((vmcs::read(Field::guest_ss_access_rights) & segment_ar::dpl_mask) >> segment_ar::dpl_shift) == 3;
-    std::size_t n = 0;
-    std::uint64_t physical = 0;
-    for (; n < max_instruction_length; ++n) {
-        const std::uint64_t linear = rip + n;
-        if (n == 0 || linear % page_size == 0) {
-            if (paging) {
-                const GuestWalk w = walk_guest_page_tables(guest.memory, guest.memory_size, cr3, linear, fetch);
-                if (!w.ok()) break;
-                physical = w.physical;
-            } else {
-                physical = linear;
-            }
-        } else {
-            ++physical;
-        }
-        if (physical >= guest.memory_size) break;
-        bytes[n] = guest.memory[physical];
-    }
-    return n;
+    return read_guest_linear(guest.memory, guest.memory_size, (vmcs::read(Field::guest_cr0) & cr0::pg) != 0,
+                             vmcs::read(Field::guest_cr3), cs_base + vmcs::read(Field::guest_rip), fetch, bytes,
+                             max_instruction_length);
 }
 
 // The register operand's value (size bytes; AH..BH from bits 15:8).

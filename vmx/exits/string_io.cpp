@@ -16,13 +16,12 @@
 #include "vmx/arch/segments.hpp"
 #include "vmx/arch/x86.hpp"
 #include "vmx/exits/exit_helpers.hpp"
+#include "vmx/exits/mmio_decode.hpp"
 #include "vmx/guest/guest_paging.hpp"
 #include "vmx/vmcs/vmcs_access.hpp"
 
 namespace vmx {
 namespace {
-
-constexpr std::uint64_t page_size = 4096;
 
 enum class Segment : std::uint8_t { es, cs, ss, ds, fs, gs };
 
@@ -38,14 +37,14 @@ StringOp decode(const Vcpu& guest, bool long_mode, bool default32,
                 const WalkAccess& fetch) {
     StringOp op;
     op.address_bits = long_mode ? 64 : (default32 ? 32 : 16);
-    const std::uint64_t rip = vmcs::read(Field::guest_rip);
+    std::uint8_t bytes[max_instruction_length];
     const std::uint64_t length = vmcs::read(Field::exit_instruction_length);
-    const std::uint64_t cr3 = vmcs::read(Field::guest_cr3);
+    const std::size_t prefixes = length > 1 ? (length - 1 < sizeof bytes ? length - 1 : sizeof bytes) : 0;
+    const std::size_t n = read_guest_linear(guest.memory, guest.memory_size, true, vmcs::read(Field::guest_cr3),
+                                            vmcs::read(Field::guest_rip), fetch, bytes, prefixes);
     bool size_prefix = false;
-    for (std::uint64_t i = 0; i + 1 < length && i < 15; ++i) {
-        const GuestWalk w = walk_guest_page_tables(guest.memory, guest.memory_size, cr3, rip + i, fetch);
-        if (!w.ok()) break;
-        const std::uint8_t b = guest.memory[w.physical];
+    for (std::size_t i = 0; i < n; ++i) {
+        const std::uint8_t b = bytes[i];
         if (b == 0x67) {
             size_prefix = true;
         } else if (b == 0x26) {
@@ -131,8 +130,8 @@ ExitOutcome handle_string_io(Vcpu& guest, const IoExit& io) {
             const std::uint64_t offset = (pointer + b) & mask;
             const std::uint64_t linear = long_mode ? base + offset : (base + offset) & 0xffffffffu;
             std::uint64_t physical = 0;
-            if ((linear & ~(page_size - 1)) == cache.linear_page) {
-                physical = cache.physical_page | (linear & (page_size - 1));
+            if ((linear & ~(guest_page_size - 1)) == cache.linear_page) {
+                physical = cache.physical_page | (linear & (guest_page_size - 1));
             } else {
                 const GuestWalk w = walk_guest_page_tables(guest.memory, guest.memory_size, cr3, linear, access);
                 if (!w.ok()) {
@@ -153,8 +152,8 @@ ExitOutcome handle_string_io(Vcpu& guest, const IoExit& io) {
                     return stop_for_ept_violation(guest, w.physical, kind, kind == GuestAccess::write ? 2u : 1u);
                 }
                 physical = w.physical;
-                cache.linear_page = linear & ~(page_size - 1);
-                cache.physical_page = physical & ~(page_size - 1);
+                cache.linear_page = linear & ~(guest_page_size - 1);
+                cache.physical_page = physical & ~(guest_page_size - 1);
             }
             if (io.in) {
                 guest.memory[physical] = static_cast<std::uint8_t>(floating_bus);

@@ -73,4 +73,28 @@ GuestWalk walk_guest_page_tables(const std::uint8_t* memory, std::uint64_t memor
     return w;
 }
 
+std::size_t read_guest_linear(const std::uint8_t* memory, std::uint64_t memory_size, bool paging,
+                              std::uint64_t cr3, std::uint64_t linear, WalkAccess access,
+                              std::uint8_t* out, std::size_t n) {
+    std::size_t done = 0;
+    std::uint64_t physical = 0;
+    for (; done < n; ++done) {
+        const std::uint64_t at = linear + done;
+        if (done == 0 || at % guest_page_size == 0) {
+            if (paging) {
+                const GuestWalk w = walk_guest_page_tables(memory, memory_size, cr3, at, access);
+                if (!w.ok()) break;
+                physical = w.physical;
+            } else {
+                physical = at;
+            }
+        } else {
+            ++physical;
+        }
+        if (physical >= memory_size) break;
+        out[done] = memory[physical];
+    }
+    return done;
+}
+
 } // namespace vmx

@@ -4,9 +4,13 @@
 // page fault with its error code, or an access to a GPA outside the guest's memory (which on the
 // processor is an EPT violation: SDM "EPT Violations").
 #pragma once
+#include <cstddef>
 #include <cstdint>
 
 namespace vmx {
+
+// The 4 KiB page: the unit a walk translates within (larger pages are whole multiples of it).
+inline constexpr std::uint64_t guest_page_size = 4096;
 
 enum class WalkFault : std::uint8_t {
     none,
@@ -42,5 +46,12 @@ struct GuestWalk {
 // 1 GiB pages), checking R/W and U/S at every level as the processor does for `access`.
 GuestWalk walk_guest_page_tables(const std::uint8_t* memory, std::uint64_t memory_size,
                                  std::uint64_t cr3, std::uint64_t linear, WalkAccess access);
+
+// Copies up to `n` bytes from guest-linear `linear` into `out`, one walk per page (`paging`
+// false: linear is physical); returns how many could be read before a fault or the end of the
+// guest's memory (what the processor fetches at RIP: the instruction's bytes).
+std::size_t read_guest_linear(const std::uint8_t* memory, std::uint64_t memory_size, bool paging,
+                              std::uint64_t cr3, std::uint64_t linear, WalkAccess access,
+                              std::uint8_t* out, std::size_t n);
 
 } // namespace vmx
