@@ -191,3 +191,23 @@ TEST_CASE("report size: the bounds cover every exit key and the texts they assum
     for (std::size_t c = 0; c < vmx::kExitCauseCount; ++c)
         CHECK(std::string(vmx::exit_cause_name(static_cast<vmx::ExitCause>(c))).size() <= vmx::report_key_max);
 }
+
+TEST_CASE("report: a guest's exits in the window are those after its opening, reasons seen only") {
+    const std::string text = "x";
+    const vmx::ReportInput in = worst_input(1, text, text);
+    g_guests[0].counters.exits[vmx::exit_reason::cpuid] = 5;
+    for (std::uint16_t r = 0; r < vmx::exit_reason::count; ++r) g_exits_at_open[0].exits[r] = 1;
+    g_exits_at_open[0].exits[vmx::exit_reason::cpuid] = 2;
+    g_exits_at_open[0].other = 1;
+    vmx::Text out(g_buffer, vmx::report_capacity(1));
+    vmx::write_report_json(in, out);
+    const std::string json = out.c_str();
+    const std::size_t window = json.find("\"window\":{\"allotted_ticks\"");
+    REQUIRE(window != std::string::npos);
+    const std::size_t exits = json.find("\"exits\":{", window);
+    REQUIRE(exits != std::string::npos);
+    CHECK(json.compare(exits, 20, "\"exits\":{\"cpuid\":3}}") == 0);
+    CHECK(json.find("\"exits\":{") < window); // the whole run's, with every reason
+    for (std::uint16_t r = 0; r < vmx::exit_reason::count; ++r) g_exits_at_open[0].exits[r] = 0;
+    g_exits_at_open[0].other = 0;
+}

@@ -14,18 +14,22 @@ void stat_json(Text& out, const char* key, const MinMeanMax& m) {
     out.str(",\"mean\":").dec(m.mean()).str(",\"max\":").dec(m.max).chr('}');
 }
 
-void exits_json(Text& out, const GuestCounters& c) {
+// The guest's exits by reason, reasons seen only; with `since`, only those after it (the
+// measurement window's opening).
+void exits_json(Text& out, const GuestCounters& c, const WindowExits* since = nullptr) {
     out.str("\"exits\":{");
     bool first = true;
     for (std::uint16_t r = 0; r < exit_reason::count; ++r) {
-        if (c.exits[r] == 0) continue;
+        const std::uint64_t n = c.exits[r] - (since != nullptr ? since->exits[r] : 0);
+        if (n == 0) continue;
         if (!first) out.chr(',');
         first = false;
-        out.chr('"').str(exit_reason_key(r)).str("\":").dec(c.exits[r]);
+        out.chr('"').str(exit_reason_key(r)).str("\":").dec(n);
     }
-    if (c.exits_other != 0) {
+    const std::uint64_t other = c.exits_other - (since != nullptr ? since->other : 0);
+    if (other != 0) {
         if (!first) out.chr(',');
-        out.str("\"other\":").dec(c.exits_other);
+        out.str("\"other\":").dec(other);
     }
     out.chr('}');
 }
@@ -63,19 +67,8 @@ void guest_window_json(const ReportInput& in, std::size_t i, Text& out) {
     out.str(",\"allotted_ppm\":").dec(ratio_ppm(end.allotted - start.allotted, length));
     out.str(",\"ticks_due\":").dec(end.ticks_due - start.ticks_due).str(",\"ticks_injected\":").dec(end.ticks_injected - start.ticks_injected);
     if (in.window->exits_at_open != nullptr) {
-        const WindowExits& at = in.window->exits_at_open[i];
-        const GuestCounters& c = in.guests[i].counters;
-        out.str(",\"exits\":{");
-        bool first = true;
-        for (std::uint16_t r = 0; r < exit_reason::count; ++r) {
-            const std::uint64_t n = c.exits[r] - at.exits[r];
-            if (n == 0) continue;
-            if (!first) out.chr(',');
-            first = false;
-            out.chr('"').str(exit_reason_key(r)).str("\":").dec(n);
-        }
-        if (c.exits_other != at.other) out.str(first ? "" : ",").str("\"other\":").dec(c.exits_other - at.other);
-        out.chr('}');
+        out.chr(',');
+        exits_json(out, in.guests[i].counters, &in.window->exits_at_open[i]);
     }
     out.chr('}');
 }
