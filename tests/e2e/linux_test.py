@@ -26,10 +26,6 @@ from metronome_tool import bochs, console_link, linux_image, report, scenarios, 
 SLEEP_TOLERANCE = 0.01  # of the second slept
 
 
-def four(policy, yield_on_hlt, runs, extra=""):
-    return scenarios.linux_config(policy, yield_on_hlt, runs, extra)
-
-
 THREAD = scenarios.LINUX_SEED_GUESTS
 PANIC = [("a", "spin"), ("b", "spin"), ("c", "spin"), ("crash", "panic")]
 
@@ -40,12 +36,12 @@ CASES = {
     "thread-y1": (scenarios.linux_seed(1),
                   {"a": (33.33, 1), "b": (33.33, 1), "c": (33.33, 1), "idle": (None, 2)}, ()),
     "thread-y0": (scenarios.linux_seed(0), {g: (25, 0.5) for g in ("a", "b", "c", "idle")}, ()),
-    "thread-fixed": (four("fixed", 0, THREAD), {g: (25, 0.5) for g in ("a", "b", "c", "idle")}, ()),
-    "panic-reserve": (four("fixed", 1, PANIC, "on_guest_exit = reserve\n"),
+    "thread-fixed": (scenarios.linux_config("fixed", 0, THREAD), {g: (25, 0.5) for g in ("a", "b", "c", "idle")}, ()),
+    "panic-reserve": (scenarios.linux_config("fixed", 1, PANIC, "on_guest_exit = reserve\n"),
                       {g: (25, 0.5) for g in ("a", "b", "c")}, ("crash",)),
-    "panic-reclaim": (four("fixed", 1, PANIC, "on_guest_exit = reclaim\n"),
+    "panic-reclaim": (scenarios.linux_config("fixed", 1, PANIC, "on_guest_exit = reclaim\n"),
                       {g: (33.33, 0.5) for g in ("a", "b", "c")}, ("crash",)),
-    "mixed": (four("fixed", 1, [("busy", "spin"), ("idle", "idle")]) +
+    "mixed": (scenarios.linux_config("fixed", 1, [("busy", "spin"), ("idle", "idle")]) +
               "[guest x]\nimage = spin\n[guest y]\nimage = spin\n",
               {g: (25, 0.5) for g in ("busy", "idle", "x", "y")}, ()),
     # The window only bounds the run here; it is long because Bochs' UART, fed from the tool's
