@@ -261,3 +261,12 @@ TEST_CASE("pc exits: an interactive guest's unfinished line is handed on as a pi
     CHECK(g.platform.lines[1] == "linux: echo");
     CHECK(g.guest.console.pieces == 1);
 }
+
+TEST_CASE("pc exits: terminal escape sequences in a guest's output are dropped whole; other control bytes become '?'") {
+    Linux g;
+    g.boot();
+    for (char c : std::string("/ # \x1b[6nls \x1b[1;32mok\x1b[0m\x1b" "c\x07!\n")) g.out(0x3f8, static_cast<std::uint8_t>(c));
+    REQUIRE(g.platform.lines.size() == 1);
+    CHECK(g.platform.lines[0] == "linux: / # ls ok?!");
+    CHECK(g.guest.console.escape == 0);
+}

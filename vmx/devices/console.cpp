@@ -5,10 +5,36 @@
 
 namespace vmx {
 
+namespace {
+
+constexpr char escape_byte = '\x1b';
+constexpr std::uint8_t after_escape = 1, in_control_sequence = 2;
+
+// Whether `c` belongs to the escape sequence being dropped (and ends or continues it).
+bool swallowed_by_escape(ConsoleBuffer& b, char c) {
+    const auto u = static_cast<unsigned char>(c);
+    if (b.escape == after_escape) {
+        b.escape = c == '[' ? in_control_sequence : 0;
+        return true;
+    }
+    if (b.escape == in_control_sequence) {
+        if (u >= 0x20 && u <= 0x3f) return true; // parameter and intermediate bytes
+        b.escape = 0;
+        return u >= 0x40 && u <= 0x7e;           // the final byte; anything else ends it unused
+    }
+    if (c == escape_byte) {
+        b.escape = after_escape;
+        return true;
+    }
+    return false;
+}
+
+} // namespace
+
 void console_put(Vcpu& guest, char c) {
     ++guest.counters.console_bytes;
     ConsoleBuffer& b = guest.console;
-    if (c == '\r') return;
+    if (swallowed_by_escape(b, c) || c == '\r') return;
     if (c != '\n') {
         const auto printable = static_cast<unsigned char>(c) >= 0x20 && static_cast<unsigned char>(c) < 0x7f;
         b.text[b.length++] = printable ? c : '?';

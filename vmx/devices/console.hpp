@@ -17,6 +17,7 @@ struct ConsoleBuffer {
     char last[history][capacity + 1] = {};
     std::size_t lines = 0;                       // complete lines so far
     std::uint64_t pieces = 0;                    // starts of lines handed on early (console_piece)
+    std::uint8_t escape = 0;                     // inside a terminal escape sequence (console_put)
 
     // The `age`-th most recent complete line, oldest first over age = 0..history-1 (null where
     // there were fewer lines).
@@ -27,8 +28,10 @@ struct ConsoleBuffer {
     }
 };
 
-// Appends one byte of guest output: '\n' completes the line, '\r' is dropped, other unprintable
-// bytes become '?', and a full buffer is handed on as a line. A line the output side refuses
+// Appends one byte of guest output: '\n' completes the line, '\r' is dropped, terminal escape
+// sequences (ESC [ parameters final, or ESC and one byte: ECMA-48 "Control functions") are
+// dropped whole (they are meant for a terminal the console is not, e.g. a shell asking for the
+// cursor position), other unprintable bytes become '?', and a full buffer is handed on as a line. A line the output side refuses
 // (the guest's share of the queue is full) is counted as dropped.
 void console_put(Vcpu& guest, char c);
 // An interactive guest (console_input) is waiting for its user: the line it has begun (a prompt,
