@@ -239,7 +239,7 @@ void run_guests(Scheduler& scheduler, Vcpu* guests, std::size_t count, const Run
         }
 
         const std::uint64_t entry = platform::rdtsc();
-        if (typist != nullptr && deadline - entry > options.console_poll_ticks && deadline > entry) {
+        if (typist != nullptr && deadline > entry && deadline - entry > options.console_poll_ticks) {
             deadline = entry + options.console_poll_ticks;
         }
         vmcs::write(Field::vmx_preemption_timer_value, timer_value_for(entry, deadline, options));
