@@ -287,3 +287,33 @@ TEST_CASE("run loop: a guest with its own TSC sees only the time charged to it")
     CHECK(m.guest_vmcs(0).get(vmx::Field::tsc_offset) == g.tsc_offset);
     CHECK(m.guest_vmcs(1).get(vmx::Field::tsc_offset) == 0);
 }
+
+TEST_CASE("run loop: bytes typed for the console_input guest reach its UART once it listens, and entries stay short") {
+    Run run(2, vmx::Policy::fixed, 10000, 0, 100000);
+    vmx::PcPlatform pc;
+    run.guests[1].pc = &pc;
+    run.guests[1].ready = true;
+    FakeMachine m({Script::spin, Script::spin});
+    m.typed = "ls\n";
+    vmx::RunOptions o;
+    o.console_guest = 1;
+    o.console_poll_ticks = 3000;
+    SUBCASE("its driver has not enabled the received-data interrupt: the bytes wait") {
+        vmx::run_guests(run.scheduler, run.guests.data(), 2, o);
+        CHECK(pc.counters.typed_bytes == 0);
+        CHECK(m.typed == "ls\n");
+    }
+    SUBCASE("it listens: every byte is taken once, in order, and its IRQ 4 is raised") {
+        char sent = 0;
+        pc.uart.write(1, 0x01, &sent); // IER: received data
+        pc.uart.write(4, 0x08, &sent); // MCR: OUT2
+        vmx::run_guests(run.scheduler, run.guests.data(), 2, o);
+        CHECK(pc.counters.typed_bytes == 3);
+        CHECK(m.typed.empty());
+        CHECK(pc.uart_line); // IRQ 4 rose: an edge went to the 8259
+        CHECK(pc.uart.read(0) == 'l');
+        CHECK(pc.uart.read(0) == 's');
+        CHECK(pc.uart.read(0) == '\n');
+    }
+    for (std::uint64_t t : m.timers) CHECK(t <= 3000); // the run loop looks at COM1 every 3,000 ticks at least
+}
