@@ -29,6 +29,18 @@ bool swallowed_by_escape(ConsoleBuffer& b, char c) {
     return false;
 }
 
+// The buffered text goes to the output side, whole (`complete`: a line, sent with its newline) or
+// as a piece; what the output side refuses is counted as dropped. The buffer is empty after.
+void hand_on(Vcpu& guest, bool complete) {
+    ConsoleBuffer& b = guest.console;
+    b.text[b.length] = '\0';
+    if (!platform::console_line(guest, b.text, complete)) {
+        ++guest.counters.console_lines_dropped;
+        guest.counters.console_bytes_dropped += b.length + (complete ? 1 : 0); // a line's newline too
+    }
+    b.length = 0;
+}
+
 } // namespace
 
 void console_put(Vcpu& guest, char c) {
@@ -44,24 +56,15 @@ void console_put(Vcpu& guest, char c) {
         char* keep = b.last[b.lines % ConsoleBuffer::history];
         for (std::size_t i = 0; i <= b.length; ++i) keep[i] = b.text[i];
         ++b.lines;
-        if (!platform::console_line(guest, b.text)) {
-            ++guest.counters.console_lines_dropped;
-            guest.counters.console_bytes_dropped += b.length + 1; // its newline too
-        }
-        b.length = 0;
+        hand_on(guest, true);
     }
 }
 
 void console_piece(Vcpu& guest) {
     ConsoleBuffer& b = guest.console;
     if (b.length == 0) return;
-    b.text[b.length] = '\0';
     ++b.pieces;
-    if (!platform::console_line(guest, b.text, false)) {
-        ++guest.counters.console_lines_dropped;
-        guest.counters.console_bytes_dropped += b.length;
-    }
-    b.length = 0;
+    hand_on(guest, false);
 }
 
 } // namespace vmx

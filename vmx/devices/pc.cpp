@@ -78,6 +78,7 @@ PcPort pc_out(Vcpu& guest, std::uint16_t port, unsigned size, std::uint32_t valu
 
 bool pc_receive(PcPlatform& pc, std::uint8_t byte) {
     const bool taken = pc.uart.receive(byte);
+    if (taken) ++pc.counters.typed_bytes;
     sync_uart_line(pc);
     return taken;
 }

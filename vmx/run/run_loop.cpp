@@ -121,7 +121,6 @@ void take_console_input(Vcpu& guest, Scheduler& scheduler) {
     while (guest.pc->uart.can_receive()) {
         const int byte = platform::console_input();
         if (byte < 0) break;
-        ++guest.pc->counters.typed_bytes;
         received = pc_receive(*guest.pc, static_cast<std::uint8_t>(byte)) || received;
     }
     if (received && pc_pending_vector(*guest.pc) >= 0) scheduler.wake(guest.index);
