@@ -42,8 +42,15 @@ namespace {
 
 // The dispatch, inline in the fast path: the exit reason is read once, counted, and its basic
 // reason (bits 15:0) picks the handler.
-inline ExitOutcome dispatch(Vcpu& guest, RootTicks*& root) {
+[[gnu::always_inline]] inline ExitOutcome dispatch(Vcpu& guest, RootTicks*& root) {
     const auto raw = static_cast<std::uint32_t>(vmcs::read(Field::exit_reason));
+    // The commonest exit of all (a guest asks its CPU's features in loops) first, with its
+    // counters at constant offsets: the whole reason equal to CPUID's is no entry failure.
+    if (raw == exit_reason::cpuid) {
+        ++guest.counters.exits[exit_reason::cpuid];
+        root = &guest.counters.root_ticks[exit_reason::cpuid];
+        return handle_cpuid(guest);
+    }
     const auto basic = static_cast<std::uint16_t>(raw);
     if (basic < exit_reason::count) {
         ++guest.counters.exits[basic];
@@ -54,7 +61,7 @@ inline ExitOutcome dispatch(Vcpu& guest, RootTicks*& root) {
     }
     if ((raw & exit_reason_bits::entry_failure) != 0) return entry_failed(guest, raw);
     switch (basic) {
-    case exit_reason::cpuid: return handle_cpuid(guest);
+    case exit_reason::cpuid: return handle_cpuid(guest); // with other bits of the reason set
     case exit_reason::vmcall: return handle_vmcall(guest);
     case exit_reason::io_instruction: return handle_io(guest);
     case exit_reason::rdmsr:
@@ -117,10 +124,13 @@ int exit_fast(Vcpu& guest) {
         if (now < guest.fast.deadline) {
             // Nothing for the scheduler to decide before the deadline: the slice goes on. The
             // timer kept counting down in guest mode and stopped at the exit; where the CPU saves
-            // its value it is right as it is, otherwise it is armed again for the same deadline.
-            if (!guest.fast.timer_saved)
-                vmcs::write(Field::vmx_preemption_timer_value, timer_units_until(now, guest.fast.deadline, guest.fast.timer_rate, guest.fast.timer_limit));
+            // its value it is short only by this exit's root-mode time, and is left as it is
+            // when that was short (the next exit checks the deadline again); otherwise it is
+            // armed again for the same deadline, so that a slow exit (a console line) never
+            // carries the slice past its end.
             const std::uint64_t spent = now - exited;
+            if (!guest.fast.timer_saved || spent > timer_resync_ticks)
+                vmcs::write(Field::vmx_preemption_timer_value, timer_units_until(now, guest.fast.deadline, guest.fast.timer_rate, guest.fast.timer_limit));
             guest.fast.root_ticks += spent;
             root->add(spent);
             if (guest.fast.reload != 0) {

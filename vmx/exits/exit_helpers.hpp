@@ -5,19 +5,35 @@
 #include <cstdint>
 
 #include "vmx/arch/exit_reasons.hpp"
+#include "vmx/arch/interruption.hpp"
+#include "vmx/arch/x86.hpp"
 #include "vmx/exits/exit_handler.hpp"
+#include "vmx/vmcs/vmcs_access.hpp"
 
 namespace vmx {
 
 // REP INS/OUTS: elements handled per exit; the rest by re-executing the instruction.
 inline constexpr std::uint64_t string_io_elements_per_exit = 16;
 
-// Moves the guest past the instruction that exited, as the processor would have completed it
-// (shadows end, a single-step trap is raised when RFLAGS.TF = 1).
-void advance_rip();
-// The same for an instruction of `length` bytes (exits that give no instruction length: EPT
-// violations).
-void advance_rip_by(std::uint64_t length);
+// Moves the guest past an instruction of `length` bytes as the processor would have completed
+// it. Completing an instruction ends any STI or MOV-SS shadow (SDM "Interruptibility State"):
+// leaving the bits set would make a later injection fail the VM-entry checks, e.g. for the idle
+// loop's "sti; hlt". And an instruction completed with RFLAGS.TF = 1 raises a single-step #DB
+// trap (SDM "Single-Step Exception Condition"): it is left pending (BS), so VM entry delivers it
+// before the guest's next instruction, exactly where the processor would have. Inline: it is on
+// every handled exit's path.
+[[gnu::always_inline]] inline void advance_rip_by(std::uint64_t length) {
+    vmcs::write(Field::guest_rip, vmcs::read(Field::guest_rip) + length);
+    const std::uint64_t blocking = vmcs::read(Field::guest_interruptibility_state);
+    const std::uint64_t shadow = interruptibility::blocking_by_sti | interruptibility::blocking_by_mov_ss;
+    if ((blocking & shadow) != 0) vmcs::write(Field::guest_interruptibility_state, blocking & ~shadow);
+    if ((vmcs::read(Field::guest_rflags) & rflags::tf) != 0) {
+        const std::uint64_t pending = vmcs::read(Field::guest_pending_debug_exceptions);
+        vmcs::write(Field::guest_pending_debug_exceptions, pending | pending_debug::single_step);
+    }
+}
+// The same for the instruction that exited (its length from the exit information).
+[[gnu::always_inline]] inline void advance_rip() { advance_rip_by(vmcs::read(Field::exit_instruction_length)); }
 // Sets up a hardware exception for injection at the next entry, with its error code if it has one.
 void inject_exception(Vcpu& guest, std::uint8_t vector, std::uint32_t error_code = 0);
 // A page fault at `linear`: CR2 and the error code as the processor sets them.

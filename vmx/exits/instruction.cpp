@@ -1,5 +1,5 @@
-// Completing, faulting and refusing guest instructions: what every family of exit handlers does
-// to the guest's state (vmx/exits/exit_helpers.hpp).
+// Faulting and refusing guest instructions: what every family of exit handlers does to the
+// guest's state (vmx/exits/exit_helpers.hpp, where completing one, advance_rip, is inline).
 #include "vmx/arch/interruption.hpp"
 #include "vmx/arch/x86.hpp"
 #include "vmx/exits/exit_helpers.hpp"
@@ -7,31 +7,6 @@
 #include "vmx/vmcs/vmcs_access.hpp"
 
 namespace vmx {
-
-// Completing an instruction ends any STI or MOV-SS shadow (SDM "Interruptibility State"):
-// leaving the bits set would make a later injection fail the VM-entry checks, e.g. for the idle
-// loop's "sti; hlt". And an instruction completed with RFLAGS.TF = 1 raises a single-step #DB
-// trap (SDM "Single-Step Exception Condition"): it is left pending (BS), so VM entry delivers it
-// before the guest's next instruction, exactly where the processor would have.
-namespace {
-
-// One body for both, inlined into each: advance_rip is on every handled exit's path.
-[[gnu::always_inline]] inline void complete_instruction(std::uint64_t length) {
-    vmcs::write(Field::guest_rip, vmcs::read(Field::guest_rip) + length);
-    const std::uint64_t blocking = vmcs::read(Field::guest_interruptibility_state);
-    const std::uint64_t shadow = interruptibility::blocking_by_sti | interruptibility::blocking_by_mov_ss;
-    if ((blocking & shadow) != 0) vmcs::write(Field::guest_interruptibility_state, blocking & ~shadow);
-    if ((vmcs::read(Field::guest_rflags) & rflags::tf) != 0) {
-        const std::uint64_t pending = vmcs::read(Field::guest_pending_debug_exceptions);
-        vmcs::write(Field::guest_pending_debug_exceptions, pending | pending_debug::single_step);
-    }
-}
-
-} // namespace
-
-void advance_rip() { complete_instruction(vmcs::read(Field::exit_instruction_length)); }
-
-void advance_rip_by(std::uint64_t length) { complete_instruction(length); }
 
 void inject_exception(Vcpu& guest, std::uint8_t vec, std::uint32_t error_code) {
     vmcs::write(Field::entry_interruption_info, inject_hardware_exception(vec));
