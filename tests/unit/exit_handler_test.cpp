@@ -363,6 +363,58 @@ TEST_CASE("exit handler: MSRs outside the switched set give #GP with error code 
     CHECK(f.vmcs.get(Field::entry_exception_error_code) == 0);
 }
 
+TEST_CASE("exit handler: a write of a hypervisor-switched MSR goes to the CPU and the guest's Vcpu") {
+    Fixture f;
+    f.guest.regs.rcx = vmx::msr::ia32_lstar;
+    f.guest.regs.rdx = 0xffffffffu;       // EDX:EAX = 0xffffffff81000000: canonical
+    f.guest.regs.rax = 0x81000000u;
+    CHECK(f.exit(vmx::exit_reason::wrmsr, 0, 2) == ExitOutcome::resume);
+    CHECK(f.guest.switched.msrs.lstar == 0xffffffff81000000ull);
+    REQUIRE(f.platform.msr_writes.size() == 1);
+    CHECK(f.platform.msr_writes[0].msr == vmx::msr::ia32_lstar);
+    CHECK(f.platform.msr_writes[0].value == 0xffffffff81000000ull);
+    CHECK(f.vmcs.get(Field::guest_rip) == 0x10002);
+    CHECK(f.vmcs.get(Field::entry_interruption_info) == 0);
+    // STAR takes any value; so do a Linux guest's writes (the same path, before its PC).
+    Fixture g;
+    g.guest.regs.rcx = vmx::msr::ia32_star;
+    g.guest.regs.rdx = 0x00230010u;
+    g.guest.regs.rax = 0;
+    CHECK(g.exit(vmx::exit_reason::wrmsr, 0, 2) == ExitOutcome::resume);
+    CHECK(g.guest.switched.msrs.star == 0x0023001000000000ull);
+}
+
+TEST_CASE("exit handler: switched MSRs refuse what the CPU refuses, and are not written then") {
+    struct Case {
+        std::uint32_t msr;
+        std::uint64_t value;
+    };
+    for (const Case c : {Case{vmx::msr::ia32_lstar, 0x0000800000000000ull},        // not canonical
+                         Case{vmx::msr::ia32_kernel_gs_base, 0x1234567812345678ull}, // not canonical
+                         Case{vmx::msr::ia32_fmask, 0x100000000ull},                 // reserved 63:32
+                         Case{vmx::msr::ia32_tsc_aux, 0x100000000ull}}) {
+        Fixture f;
+        f.guest.regs.rcx = c.msr;
+        f.guest.regs.rdx = c.value >> 32;
+        f.guest.regs.rax = c.value & 0xffffffffu;
+        CHECK(f.exit(vmx::exit_reason::wrmsr, 0, 2) == ExitOutcome::resume);
+        const auto d = vmx::decode_interruption_info(static_cast<std::uint32_t>(f.vmcs.get(Field::entry_interruption_info)));
+        CHECK(d.vector == vmx::vector::gp);
+        CHECK(f.platform.msr_writes.empty());
+        CHECK(f.vmcs.get(Field::guest_rip) == 0x10000);
+        CHECK(f.guest.switched.msrs.lstar == 0);
+        CHECK(f.guest.switched.msrs.kernel_gs_base == 0);
+    }
+    // TSC_AUX on a CPU without RDTSCP does not exist.
+    Fixture f;
+    f.platform.has_tsc_aux = false;
+    f.guest.regs.rcx = vmx::msr::ia32_tsc_aux;
+    f.guest.regs.rax = 1;
+    f.exit(vmx::exit_reason::wrmsr, 0, 2);
+    CHECK(vmx::decode_interruption_info(static_cast<std::uint32_t>(f.vmcs.get(Field::entry_interruption_info))).vector == vmx::vector::gp);
+    CHECK(f.guest.switched.msrs.tsc_aux == 0);
+}
+
 TEST_CASE("exit handler: external interrupts are acknowledged and never reach the guest") {
     Fixture f;
     f.vmcs.set(Field::exit_interruption_info, 0x80000068u);

@@ -35,6 +35,9 @@ void background() { testing_support::current().background(); }
 int console_input() { return testing_support::current().console_input(); }
 void end_of_interrupt() { testing_support::current().end_of_interrupt(); }
 void load_xcr0(std::uint64_t value) { testing_support::current().load_xcr0(value); }
+bool write_switched_msr(std::uint32_t msr, std::uint64_t value) {
+    return testing_support::current().write_switched_msr(msr, value);
+}
 bool console_line(const Vcpu& guest, const char* line, bool complete) {
     return testing_support::current().console_line(guest, line, complete);
 }

@@ -34,6 +34,11 @@ class FakePlatform {
     }
     virtual void end_of_interrupt() { ++end_of_interrupts; }
     virtual void load_xcr0(std::uint64_t value) { xcr0_loads.push_back(value); }
+    virtual bool write_switched_msr(std::uint32_t msr, std::uint64_t value) {
+        if (msr == vmx::msr::ia32_tsc_aux && !has_tsc_aux) return false;
+        msr_writes.push_back({msr, value});
+        return true;
+    }
     virtual bool console_line(const vmx::Vcpu& guest, const char* line, bool complete) {
         if (lines.size() >= console_capacity) return false;
         lines.push_back(std::string(guest.name) + (complete ? ": " : "+ ") + line);
@@ -46,6 +51,12 @@ class FakePlatform {
     std::size_t console_capacity = ~std::size_t{0}; // lines accepted before console_line says full
     unsigned end_of_interrupts = 0;
     std::vector<std::uint64_t> xcr0_loads;
+    struct MsrWrite {
+        std::uint32_t msr;
+        std::uint64_t value;
+    };
+    std::vector<MsrWrite> msr_writes; // write_switched_msr, in order
+    bool has_tsc_aux = true;          // the simulated CPU has RDTSCP
 
     // One that is not made current: what answers when no test installed its own.
     struct Fallback {};

@@ -1,6 +1,9 @@
 // RDMSR, WRMSR and RDPMC. Only MSRs outside the set switched per guest exit (the MSR bitmap,
-// vmx/vmcs/msr_bitmap.hpp). For the guests of guest/ABI.md they belong to the host, and touching
-// one gets what a CPU without it would give, #GP(0). A Linux guest's PC answers its local APIC's
+// vmx/vmcs/msr_bitmap.hpp), and the writes of those the hypervisor switches itself (the SYSCALL
+// MSRs, KERNEL_GS_BASE, TSC_AUX): checked as the processor checks them, then written to the CPU and
+// kept in the guest's Vcpu, which a switch compares instead of reading them back. For the guests
+// of guest/ABI.md every other MSR belongs to the host, and touching one gets what a CPU without it
+// would give, #GP(0). A Linux guest's PC answers its local APIC's
 // MSRs (IA32_APIC_BASE, the x2APIC registers in x2APIC mode, IA32_TSC_DEADLINE) and the few a kernel reads
 // without a fault handler (IA32_MISC_ENABLE, the microcode revision, IA32_FEATURE_CONTROL); every
 // other MSR is #GP(0) for it too, which Linux survives after its early IDT. Guests have no
@@ -9,6 +12,7 @@
 #include "vmx/arch/msr.hpp"
 #include "vmx/devices/pc.hpp"
 #include "vmx/exits/exit_helpers.hpp"
+#include "vmx/run/platform.hpp"
 
 namespace vmx {
 namespace {
@@ -21,6 +25,27 @@ ExitOutcome fault(Vcpu& guest) {
 ExitOutcome read_done(Vcpu& guest, std::uint64_t value) {
     guest.regs.rax = value & 0xffffffffull;
     guest.regs.rdx = value >> 32;
+    advance_rip();
+    return ExitOutcome::resume;
+}
+
+// SDM "WRMSR": #GP(0) for a non-canonical address in IA32_KERNEL_GS_BASE or IA32_LSTAR (the
+// check covers 48-bit addresses, which every processor accepts), and for reserved bits set: bits
+// 63:32 of IA32_FMASK and of IA32_TSC_AUX. STAR and CSTAR take any value.
+bool switched_msr_value_valid(std::uint32_t msr, std::uint64_t value) {
+    switch (msr) {
+    case msr::ia32_kernel_gs_base:
+    case msr::ia32_lstar: return static_cast<std::uint64_t>(static_cast<std::int64_t>(value << 16) >> 16) == value;
+    case msr::ia32_fmask:
+    case msr::ia32_tsc_aux: return (value >> 32) == 0;
+    default: return true;
+    }
+}
+
+ExitOutcome write_switched(Vcpu& guest, std::uint32_t msr, std::uint64_t* slot, std::uint64_t value) {
+    // The CPU refuses TSC_AUX when it has no RDTSCP: the guest gets the #GP it would get there.
+    if (!switched_msr_value_valid(msr, value) || !platform::write_switched_msr(msr, value)) return fault(guest);
+    *slot = value;
     advance_rip();
     return ExitOutcome::resume;
 }
@@ -74,10 +99,14 @@ ExitOutcome pc_wrmsr(Vcpu& guest, std::uint32_t msr, std::uint64_t value) {
 } // namespace
 
 ExitOutcome handle_msr(Vcpu& guest, std::uint16_t reason) {
-    if (guest.pc == nullptr || reason == exit_reason::rdpmc) return fault(guest);
     const auto msr = static_cast<std::uint32_t>(guest.regs.rcx);
+    const std::uint64_t value = (guest.regs.rdx << 32) | (guest.regs.rax & 0xffffffffull);
+    if (reason == exit_reason::wrmsr) {
+        if (std::uint64_t* slot = syscall_msr_slot(guest.switched.msrs, msr)) return write_switched(guest, msr, slot, value);
+    }
+    if (guest.pc == nullptr || reason == exit_reason::rdpmc) return fault(guest);
     if (reason == exit_reason::rdmsr) return pc_rdmsr(guest, msr);
-    return pc_wrmsr(guest, msr, (guest.regs.rdx << 32) | (guest.regs.rax & 0xffffffffull));
+    return pc_wrmsr(guest, msr, value);
 }
 
 } // namespace vmx

@@ -20,7 +20,7 @@ namespace vmx::hw {
 // The host's values of the state the VMCS does not switch, saved before the first guest and
 // restored at the end.
 struct HostSavedState {
-    std::uint64_t kernel_gs_base, star, lstar, cstar, fmask, tsc_aux;
+    SyscallMsrs msrs;
     std::uint64_t dr[4], dr6, dr7, cr2;
 };
 
@@ -35,6 +35,7 @@ struct CpuBlock {
     std::uint8_t* host_extended_state = nullptr;
     std::uint64_t xsave_mask = 0;   // the XCR0 state is saved and restored with (0: FXSAVE)
     bool rdtscp = false;            // IA32_TSC_AUX exists and is switched
+    SyscallMsrs msrs_in_cpu{};      // what the CPU holds now (vmx/hw/platform.cpp)
     ConsoleSink console = nullptr;
     // Bounded work between slices (draining the console queue); true when console input is
     // waiting, which ends an idle early.

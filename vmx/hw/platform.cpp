@@ -2,6 +2,10 @@
 // guest current (VMPTRLD and the state the VMCS does not switch: FPU/SSE/AVX by XSAVE or FXSAVE,
 // XCR0, DR0-3/DR6, the SYSCALL MSRs, TSC_AUX), entering it through vm_entry.S, idling, the
 // console sink, and the record of failed VMREAD/VMWRITE. Target only.
+//
+// The SYSCALL MSRs and TSC_AUX are never read back: a guest's writes of them exit (vmx/exits/
+// msr.cpp), so its Vcpu holds its values, and the CPU block what the CPU holds; a switch writes
+// those that differ (guests that never set them, like Metronome's own, cost no WRMSR at all).
 #include "vmx/arch/msr.hpp"
 #include "vmx/hw/cpu.hpp"
 #include "vmx/hw/cpu_block.hpp"
@@ -18,22 +22,21 @@ namespace {
 
 CpuBlock g_cpu0;
 
-void load_msrs(const SwitchedState& s, bool rdtscp) {
-    wrmsr_from(msr::ia32_kernel_gs_base, s.kernel_gs_base);
-    wrmsr_from(msr::ia32_star, s.star);
-    wrmsr_from(msr::ia32_lstar, s.lstar);
-    wrmsr_from(msr::ia32_cstar, s.cstar);
-    wrmsr_from(msr::ia32_fmask, s.fmask);
-    if (rdtscp) wrmsr_from(msr::ia32_tsc_aux, s.tsc_aux);
+// One MSR to `wanted`, unless the CPU holds that already.
+inline void load_msr(std::uint32_t index, std::uint64_t& in_cpu, std::uint64_t wanted) {
+    if (in_cpu == wanted) return;
+    wrmsr(index, wanted);
+    in_cpu = wanted;
 }
 
-void save_msrs(SwitchedState& s, bool rdtscp) {
-    rdmsr_to(msr::ia32_kernel_gs_base, s.kernel_gs_base);
-    rdmsr_to(msr::ia32_star, s.star);
-    rdmsr_to(msr::ia32_lstar, s.lstar);
-    rdmsr_to(msr::ia32_cstar, s.cstar);
-    rdmsr_to(msr::ia32_fmask, s.fmask);
-    if (rdtscp) rdmsr_to(msr::ia32_tsc_aux, s.tsc_aux);
+void load_msrs(CpuBlock& cpu, const SyscallMsrs& m) {
+    SyscallMsrs& in = cpu.msrs_in_cpu;
+    load_msr(msr::ia32_kernel_gs_base, in.kernel_gs_base, m.kernel_gs_base);
+    load_msr(msr::ia32_star, in.star, m.star);
+    load_msr(msr::ia32_lstar, in.lstar, m.lstar);
+    load_msr(msr::ia32_cstar, in.cstar, m.cstar);
+    load_msr(msr::ia32_fmask, in.fmask, m.fmask);
+    if (cpu.rdtscp) load_msr(msr::ia32_tsc_aux, in.tsc_aux, m.tsc_aux);
 }
 
 void load_debug(const SwitchedState& s) {
@@ -87,12 +90,13 @@ void init_extended_state(std::uint8_t* area) {
 
 void save_host_state(CpuBlock& cpu) {
     HostSavedState& host = cpu.host;
-    host.kernel_gs_base = rdmsr(msr::ia32_kernel_gs_base);
-    host.star = rdmsr(msr::ia32_star);
-    host.lstar = rdmsr(msr::ia32_lstar);
-    host.cstar = rdmsr(msr::ia32_cstar);
-    host.fmask = rdmsr(msr::ia32_fmask);
-    host.tsc_aux = cpu.rdtscp ? rdmsr(msr::ia32_tsc_aux) : 0;
+    host.msrs.kernel_gs_base = rdmsr(msr::ia32_kernel_gs_base);
+    host.msrs.star = rdmsr(msr::ia32_star);
+    host.msrs.lstar = rdmsr(msr::ia32_lstar);
+    host.msrs.cstar = rdmsr(msr::ia32_cstar);
+    host.msrs.fmask = rdmsr(msr::ia32_fmask);
+    host.msrs.tsc_aux = cpu.rdtscp ? rdmsr(msr::ia32_tsc_aux) : 0;
+    cpu.msrs_in_cpu = host.msrs;
     host.dr[0] = read_dr0();
     host.dr[1] = read_dr1();
     host.dr[2] = read_dr2();
@@ -107,12 +111,7 @@ void restore_host_state(CpuBlock& cpu, Vcpu* current) {
     if (current != nullptr) save_extended(cpu, current->extended_state);
     load_extended(cpu, cpu.host_extended_state, cpu.xsave_mask);
     const HostSavedState& host = cpu.host;
-    wrmsr(msr::ia32_kernel_gs_base, host.kernel_gs_base);
-    wrmsr(msr::ia32_star, host.star);
-    wrmsr(msr::ia32_lstar, host.lstar);
-    wrmsr(msr::ia32_cstar, host.cstar);
-    wrmsr(msr::ia32_fmask, host.fmask);
-    if (cpu.rdtscp) wrmsr(msr::ia32_tsc_aux, host.tsc_aux);
+    load_msrs(cpu, host.msrs);
     write_dr0(host.dr[0]);
     write_dr1(host.dr[1]);
     write_dr2(host.dr[2]);
@@ -142,7 +141,6 @@ bool switch_to(Vcpu* previous, Vcpu& next) {
     hw::CpuBlock& cpu = hw::this_cpu();
     if (previous != nullptr) {
         hw::save_extended(cpu, previous->extended_state);
-        hw::save_msrs(previous->switched, cpu.rdtscp);
         hw::save_debug(previous->switched);
     }
     if (hw::vmptrld(next.vmcs_physical) != hw::VmxStatus::ok) return false;
@@ -154,7 +152,7 @@ bool switch_to(Vcpu* previous, Vcpu& next) {
     } else {
         hw::load_extended(cpu, next.extended_state, next.xcr0);
     }
-    hw::load_msrs(next.switched, cpu.rdtscp);
+    hw::load_msrs(cpu, next.switched.msrs);
     hw::load_debug(next.switched);
     return true;
 }
@@ -192,6 +190,14 @@ int console_input() {
 }
 
 void end_of_interrupt() { hw::InterruptMasks::end_of_interrupt(); }
+
+bool write_switched_msr(std::uint32_t index, std::uint64_t value) {
+    hw::CpuBlock& cpu = hw::this_cpu();
+    if (index == msr::ia32_tsc_aux && !cpu.rdtscp) return false;
+    hw::wrmsr(index, value);
+    if (std::uint64_t* slot = syscall_msr_slot(cpu.msrs_in_cpu, index)) *slot = value;
+    return true;
+}
 
 void load_xcr0(std::uint64_t value) {
     if (hw::this_cpu().xsave_mask != 0) hw::xsetbv0(value);

@@ -38,7 +38,8 @@ std::uint64_t rdtsc();
 #endif
 
 // Makes `next` the current guest: VMPTRLD of its VMCS and the state the VMCS does not switch
-// (FPU/SSE/AVX, XCR0, DR0-3/DR6, the syscall MSRs, TSC_AUX). `previous` may be null.
+// (FPU/SSE/AVX, XCR0, DR0-3/DR6, and those of the syscall MSRs and TSC_AUX whose values differ
+// from the CPU's). `previous` may be null.
 bool switch_to(Vcpu* previous, Vcpu& next);
 // VMLAUNCH (first time) or VMRESUME the current guest; exits the fast path absorbs are handled
 // inside (vmx/exits/exit_handler.cpp); returns at the first it hands back.
@@ -53,6 +54,10 @@ void background();
 int console_input();
 // A physical interrupt was acknowledged on exit: end of interrupt to its controller.
 void end_of_interrupt();
+// The current guest wrote one of the MSRs the hypervisor switches (vmx/run/vcpu.hpp, SyscallMsrs),
+// with a value the processor accepts: make it the processor's now. False when this processor does
+// not have that MSR (TSC_AUX without RDTSCP).
+bool write_switched_msr(std::uint32_t msr, std::uint64_t value);
 // The current guest changed its XCR0 (XSETBV): make it the processor's now.
 void load_xcr0(std::uint64_t value);
 // Console text of a guest: one complete line without its newline, or (complete = false) the

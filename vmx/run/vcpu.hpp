@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "vmx/arch/exit_reasons.hpp"
+#include "vmx/arch/msr.hpp"
 #include "vmx/devices/console.hpp"
 #include "vmx/exits/cpuid_table.hpp"
 #include "vmx/run/guest_registers.hpp"
@@ -87,10 +88,33 @@ struct GuestCapacity {
     std::uint64_t frame_ticks = 0;
 };
 
-// The MSRs and debug registers the VMCS does not switch: vmx/hw saves and loads them when another
-// guest takes the CPU (KERNEL_GS_BASE, the SYSCALL MSRs, TSC_AUX, DR0-DR3, DR6).
-struct SwitchedState {
+// The MSRs the VMCS does not switch and the hypervisor does: KERNEL_GS_BASE, the SYSCALL MSRs and
+// TSC_AUX. A guest reads them directly (while it runs the CPU holds its values); its writes exit
+// (vmx/vmcs/msr_bitmap.hpp) and land here as well as in the CPU, so that these always are the
+// guest's values and a switch writes only the MSRs whose values differ from the CPU's, with no
+// RDMSR at all (vmx/hw/platform.cpp).
+struct SyscallMsrs {
     std::uint64_t kernel_gs_base = 0, star = 0, lstar = 0, cstar = 0, fmask = 0, tsc_aux = 0;
+};
+
+// The member of `m` that holds `msr`; null when `msr` is not one of them.
+inline std::uint64_t* syscall_msr_slot(SyscallMsrs& m, std::uint32_t msr) {
+    switch (msr) {
+    case msr::ia32_kernel_gs_base: return &m.kernel_gs_base;
+    case msr::ia32_star: return &m.star;
+    case msr::ia32_lstar: return &m.lstar;
+    case msr::ia32_cstar: return &m.cstar;
+    case msr::ia32_fmask: return &m.fmask;
+    case msr::ia32_tsc_aux: return &m.tsc_aux;
+    default: return nullptr;
+    }
+}
+
+// The state the VMCS does not switch: those MSRs, and the debug registers DR0-DR3 and DR6, which
+// the guest reads and writes without exits and vmx/hw saves and loads when another guest takes
+// the CPU.
+struct SwitchedState {
+    SyscallMsrs msrs{};
     std::uint64_t dr[4] = {0, 0, 0, 0};
     std::uint64_t dr6 = 0xffff0ff0u;
 };

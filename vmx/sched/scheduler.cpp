@@ -120,6 +120,7 @@ void Scheduler::start(std::uint64_t now) {
         place(g, now);
     }
     alive_count_ = count_;
+    frame_changed();
     if (params_.policy == Policy::fixed) {
         // The frame is anchored at the start: slot boundaries are absolute times, so that
         // switching costs and late exits never make a frame drift (determinism: the README's "Choosing a policy").

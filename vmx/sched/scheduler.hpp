@@ -256,6 +256,12 @@ class Scheduler {
     TimerHeap refills_; // Queue::refill, at the end of its budget period
     GuestSet runnable_; // Queue::run
     GuestSet frame_;    // `fixed`: the guests that own a slot
+    // `fixed`: the guest whose slot follows g's in the frame, for every g < count_ (a guest that
+    // left the frame still has a successor; g itself when it is the only slot, or none when the
+    // frame is empty). Kept as the frame changes (frame_changed), so a slot boundary is one load.
+    static_assert(max_guests <= 0xffff, "frame_next_ holds guest indices in 16 bits");
+    std::uint16_t frame_next_[max_guests]{};
+    void frame_changed();
     std::size_t alive_count_ = 0;
     std::size_t never_count_ = 0; // Queue::never
 

@@ -107,9 +107,14 @@ std::uint64_t Scheduler::next_wake() const {
     return min_u64(run_end_, min_u64(wakes_.top_time(), refills_.top_time()));
 }
 
-std::size_t Scheduler::next_in_frame(std::size_t g) const {
-    const std::size_t h = frame_.next_cyclic(g + 1 == count_ ? 0 : g + 1);
-    return h == GuestSet::none ? g : h;
+inline std::size_t Scheduler::next_in_frame(std::size_t g) const { return frame_next_[g]; }
+
+// The successors from the frame's bitmap: once at the start and once per guest that leaves it.
+void Scheduler::frame_changed() {
+    for (std::size_t g = 0; g < count_; ++g) {
+        const std::size_t h = frame_.next_cyclic(g + 1 == count_ ? 0 : g + 1);
+        frame_next_[g] = static_cast<std::uint16_t>(h == GuestSet::none ? g : h);
+    }
 }
 
 // `fixed`: slots follow each other in guest order, back to back from the start of the run,
@@ -141,6 +146,7 @@ void Scheduler::guest_died(std::size_t g, std::uint64_t t) {
         // `reclaim`: the slot leaves the frame and the next one starts now, so the others'
         // shares rise to 1/(N-1) ("suddenly the others get 33% each" — Avi Kivity).
         frame_.erase(g);
+        frame_changed();
         frame_len_ -= r.p.slice_ticks;
         if (q_.guest == g) q_.end = t;
     }

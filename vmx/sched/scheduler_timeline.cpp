@@ -19,11 +19,10 @@ void Timeline::reset(std::uint64_t start, std::uint64_t window) {
     end_ = window > ~std::uint64_t{0} - start ? ~std::uint64_t{0} : start + window;
 }
 
+// Called by add() only for `from` before end_ (so with a window: end_ is start_ without one).
 void Timeline::record(std::size_t guest, SpanKind kind, std::uint64_t from, std::uint64_t to) {
-    if (window_ == 0 || from < start_ || to <= from) return;
-    if (from - start_ >= window_) return;
-    const std::uint64_t window_end = start_ + window_; // from < window_end, so no overflow here
-    if (to > window_end || to - start_ > window_) to = window_end;
+    if (from < start_ || to <= from) return;
+    if (to > end_) to = end_;
     if (kind == SpanKind::idle) guest = 0;
     if (count_ != 0) {
         Span& last = spans_[count_ - 1];

@@ -6,13 +6,23 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "vmx/arch/msr.hpp"
+
 namespace vmx {
 
 inline constexpr std::size_t msr_bitmap_size = 4096;
 
-// MSRs a guest may read and write directly, because each guest has its own value:
-// FS/GS base and SYSENTER (guest-state area), EFER and PAT (loaded/saved by VM entry/exit),
-// KERNEL_GS_BASE, STAR, LSTAR, CSTAR, FMASK and TSC_AUX (switched by the hypervisor).
+// The MSRs the hypervisor switches per guest (their values: vmx/run/vcpu.hpp, SyscallMsrs): a
+// guest reads them directly, its writes exit.
+inline constexpr std::uint32_t hypervisor_switched_msrs[] = {
+    msr::ia32_kernel_gs_base, msr::ia32_star, msr::ia32_lstar, msr::ia32_cstar, msr::ia32_fmask, msr::ia32_tsc_aux,
+};
+
+// MSRs a guest may access directly, because each guest has its own value: FS/GS base and
+// SYSENTER (guest-state area), EFER and PAT (loaded/saved by VM entry/exit) in both directions;
+// KERNEL_GS_BASE, STAR, LSTAR, CSTAR, FMASK and TSC_AUX (switched by the hypervisor) for reads,
+// their writes exit so that the hypervisor knows each guest's values (vmx/exits/msr.cpp); the
+// TSC for reads.
 bool msr_passes_through(std::uint32_t msr, bool write);
 
 // Fills a 4 KiB page: all ones, then clears the pass-through MSRs.
