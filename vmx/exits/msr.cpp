@@ -42,7 +42,7 @@ bool switched_msr_value_valid(std::uint32_t msr, std::uint64_t value) {
     }
 }
 
-ExitOutcome write_switched(Vcpu& guest, std::uint32_t msr, std::uint64_t* slot, std::uint64_t value) {
+[[gnu::noinline]] ExitOutcome write_switched(Vcpu& guest, std::uint32_t msr, std::uint64_t* slot, std::uint64_t value) {
     // The CPU refuses TSC_AUX when it has no RDTSCP: the guest gets the #GP it would get there.
     if (!switched_msr_value_valid(msr, value) || !platform::write_switched_msr(msr, value)) return fault(guest);
     *slot = value;
@@ -57,7 +57,7 @@ bool is_apic_msr(const Vcpu& guest, std::uint32_t msr) {
     return msr >= x2apic::first_msr && msr <= x2apic::last_msr && guest.pc->lapic.x2apic_mode();
 }
 
-ExitOutcome pc_rdmsr(Vcpu& guest, std::uint32_t msr) {
+[[gnu::noinline]] ExitOutcome pc_rdmsr(Vcpu& guest, std::uint32_t msr) {
     switch (msr) {
     case msr::ia32_apic_base: return read_done(guest, guest.pc->lapic.apic_base());
     case msr::ia32_misc_enable: return read_done(guest, msr::misc_enable_fast_strings);
@@ -72,7 +72,7 @@ ExitOutcome pc_rdmsr(Vcpu& guest, std::uint32_t msr) {
     return read_done(guest, value);
 }
 
-ExitOutcome pc_wrmsr(Vcpu& guest, std::uint32_t msr, std::uint64_t value) {
+[[gnu::noinline]] ExitOutcome pc_wrmsr(Vcpu& guest, std::uint32_t msr, std::uint64_t value) {
     switch (msr) {
     case msr::ia32_apic_base:
         // The APIC stays on, in its mode, at its address: changing any of it is not offered.
@@ -98,15 +98,17 @@ ExitOutcome pc_wrmsr(Vcpu& guest, std::uint32_t msr, std::uint64_t value) {
 
 } // namespace
 
+// Each path a call of its own (a tail call), so that the common answer, #GP for a host-owned
+// MSR, takes no stack frame.
 ExitOutcome handle_msr(Vcpu& guest, std::uint16_t reason) {
     const auto msr = static_cast<std::uint32_t>(guest.regs.rcx);
-    const std::uint64_t value = (guest.regs.rdx << 32) | (guest.regs.rax & 0xffffffffull);
     if (reason == exit_reason::wrmsr) {
-        if (std::uint64_t* slot = syscall_msr_slot(guest.switched.msrs, msr)) return write_switched(guest, msr, slot, value);
+        if (std::uint64_t* slot = syscall_msr_slot(guest.switched.msrs, msr))
+            return write_switched(guest, msr, slot, (guest.regs.rdx << 32) | (guest.regs.rax & 0xffffffffull));
     }
     if (guest.pc == nullptr || reason == exit_reason::rdpmc) return fault(guest);
     if (reason == exit_reason::rdmsr) return pc_rdmsr(guest, msr);
-    return pc_wrmsr(guest, msr, value);
+    return pc_wrmsr(guest, msr, (guest.regs.rdx << 32) | (guest.regs.rax & 0xffffffffull));
 }
 
 } // namespace vmx
