@@ -6,6 +6,7 @@
 
 #include "fake_vmcs.hpp"
 #include "guest/runtime/abi.hpp"
+#include "vmx/vmcs/preemption_timer.hpp"
 
 using vmx::ExitOutcome;
 using vmx::Field;
@@ -42,7 +43,7 @@ TEST_CASE("fast path: a CPUID inside the slice is resumed at once and its root-m
 
 TEST_CASE("fast path: without a saved timer value the timer is re-armed for the same deadline") {
     Fast f;
-    f.guest.fast.timer_saved = false;
+    f.guest.fast.rearm_after = 0;
     f.guest.fast.deadline = 10000 + 640;
     f.guest.fast.timer_rate = 5;
     CHECK(f.take(vmx::exit_reason::cpuid) == 0);
@@ -50,10 +51,35 @@ TEST_CASE("fast path: without a saved timer value the timer is re-armed for the 
     CHECK(f.vmcs.get(Field::vmx_preemption_timer_value) == 20);
 
     Fast saved;
-    saved.guest.fast.timer_saved = true;
+    saved.guest.fast.rearm_after = vmx::timer_resync_ticks;
     saved.vmcs.set(Field::vmx_preemption_timer_value, 1234);
     CHECK(saved.take(vmx::exit_reason::cpuid) == 0);
     CHECK(saved.vmcs.get(Field::vmx_preemption_timer_value) == 1234);
+}
+
+namespace {
+// A TSC that jumps by `step` at every read: each exit takes that long in root mode.
+struct SlowTsc : testing_support::FakePlatform {
+    std::uint64_t step = 1;
+    std::uint64_t rdtsc() override { return now += step; }
+};
+} // namespace
+
+TEST_CASE("fast path: a saved timer value is re-armed after an exit slower than the resync bound") {
+    for (const std::uint64_t step : {vmx::timer_resync_ticks, vmx::timer_resync_ticks + 1}) {
+        Fast f;
+        SlowTsc tsc; // current from here on
+        tsc.now = 10000;
+        tsc.step = step;
+        f.guest.fast.rearm_after = vmx::timer_resync_ticks;
+        f.guest.fast.deadline = 10000 + 100000;
+        f.vmcs.set(Field::vmx_preemption_timer_value, 1234);
+        CHECK(f.take(vmx::exit_reason::cpuid) == 0);
+        // At the second read, 10000 + 2 * step: the deadline is 100000 - 2 * step ticks away (rate 0).
+        const std::uint64_t expected = step > vmx::timer_resync_ticks ? 100000 - 2 * step : 1234;
+        CHECK(f.vmcs.get(Field::vmx_preemption_timer_value) == expected);
+        CHECK(f.guest.fast.root_ticks == step);
+    }
 }
 
 TEST_CASE("fast path: a handled exit at or past the deadline goes to the run loop") {

@@ -128,12 +128,12 @@ int exit_fast(Vcpu& guest) {
             // its value it is short only by this exit's root-mode time, and is left as it is
             // when that was short (the next exit checks the deadline again); otherwise it is
             // armed again for the same deadline, so that a slow exit (a console line) never
-            // carries the slice past its end.
+            // carries the slice past its end. (The books first: nothing lives across the write.)
             const std::uint64_t spent = now - exited;
-            if (!guest.fast.timer_saved || spent > timer_resync_ticks)
-                vmcs::write(Field::vmx_preemption_timer_value, timer_units_until(now, guest.fast.deadline, guest.fast.timer_rate, guest.fast.timer_limit));
             guest.fast.root_ticks += spent;
             root->add(spent);
+            if (spent > guest.fast.rearm_after)
+                vmcs::write(Field::vmx_preemption_timer_value, timer_units_until(now, guest.fast.deadline, guest.fast.timer_rate, guest.fast.timer_limit));
             if (guest.fast.reload != 0) {
                 guest.fast.reload = 0;
                 return 2; // every register and CR2 from the Vcpu (an injected page fault's CR2)

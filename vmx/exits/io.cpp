@@ -12,11 +12,13 @@
 namespace vmx {
 namespace {
 
-// A 32-bit IN writes EAX and so clears RAX[63:32]; 8- and 16-bit INs keep the rest of RAX.
-std::uint64_t io_in_value(std::uint64_t rax, unsigned size) {
-    if (size == 4) return floating_bus & 0xffffffffull;
-    const std::uint64_t mask = size == 1 ? 0xffull : 0xffffull;
-    return (rax & ~mask) | (floating_bus & mask);
+// A 32-bit IN writes EAX and so clears RAX[63:32]; 8- and 16-bit INs keep the rest of RAX. By
+// size - 1 (the qualification's field): the bits of RAX an IN keeps, and those it reads.
+constexpr std::uint64_t in_keeps[8] = {~0xffull, ~0xffffull, 0, 0, 0, 0, 0, 0};
+constexpr std::uint64_t in_reads[8] = {0xffull, 0xffffull, 0, 0xffffffffull, 0, 0, 0, 0};
+
+std::uint64_t io_in_value(std::uint64_t rax, std::uint64_t size_minus_1) {
+    return (rax & in_keeps[size_minus_1]) | (floating_bus & in_reads[size_minus_1]);
 }
 
 } // namespace
@@ -53,9 +55,14 @@ namespace {
     return handle_string_io(guest, decode_io_exit(qualification));
 }
 
+unsigned io_size(std::uint64_t q) { return static_cast<unsigned>(q & io_qualification::size_minus_1) + 1; }
+std::uint16_t io_port(std::uint64_t q) { return static_cast<std::uint16_t>(q >> io_qualification::port_shift); }
+
 // A Linux guest's plain IN or OUT: its virtual PC's ports.
-[[gnu::noinline]] ExitOutcome pc_io(Vcpu& guest, std::uint16_t port, unsigned size, bool in) {
-    if (in) {
+[[gnu::noinline]] ExitOutcome pc_io(Vcpu& guest, std::uint64_t q) {
+    const unsigned size = io_size(q);
+    const std::uint16_t port = io_port(q);
+    if ((q & io_qualification::in) != 0) {
         const std::uint64_t mask = size == 4 ? 0xffffffffull : size == 2 ? 0xffffull : 0xffull;
         const std::uint64_t v = pc_in(guest, port, size, guest_tsc_now(guest));
         guest.regs.rax = size == 4 ? v : ((guest.regs.rax & ~mask) | v);
@@ -74,15 +81,12 @@ namespace {
 ExitOutcome handle_io(Vcpu& guest) {
     const std::uint64_t q = vmcs::read(Field::exit_qualification);
     if ((q & io_qualification::string) != 0) return string_io(guest, q);
-    const unsigned size = static_cast<unsigned>(q & io_qualification::size_minus_1) + 1;
-    const auto port = static_cast<std::uint16_t>(q >> io_qualification::port_shift);
-    const bool in = (q & io_qualification::in) != 0;
-    if (guest.pc != nullptr) return pc_io(guest, port, size, in);
-    if (in) {
-        guest.regs.rax = io_in_value(guest.regs.rax, size);
+    if (guest.pc != nullptr) return pc_io(guest, q);
+    if ((q & io_qualification::in) != 0) {
+        guest.regs.rax = io_in_value(guest.regs.rax, q & io_qualification::size_minus_1);
         ++guest.counters.io_reads_all_ones;
-    } else if (io_out_value(guest, port, guest.regs.rax, size)) {
-        return stop_for_reset(guest, port, guest.regs.rax);
+    } else if (io_out_value(guest, io_port(q), guest.regs.rax, io_size(q))) {
+        return stop_for_reset(guest, io_port(q), guest.regs.rax);
     }
     advance_rip();
     return ExitOutcome::resume;

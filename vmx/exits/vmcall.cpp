@@ -16,7 +16,7 @@ constexpr std::uint64_t number(abi::Hypercall h) { return static_cast<std::uint6
 // At most abi::console_write_bytes_per_exit bytes per exit, so that no exit runs long: the rest is
 // done by re-executing the VMCALL with RBX and RCX advanced, as an interrupted REP OUTSB would be.
 // A done write returns RBX = its end and RCX = 0.
-ExitOutcome console_write(Vcpu& guest) {
+[[gnu::noinline]] ExitOutcome console_write(Vcpu& guest) {
     const std::uint64_t at = guest.regs.rbx;
     const std::uint64_t length = guest.regs.rcx;
     if (length > abi::console_max_write || at > guest.memory_size || length > guest.memory_size - at) {
@@ -36,6 +36,19 @@ ExitOutcome console_write(Vcpu& guest) {
 
 } // namespace
 
+namespace {
+
+// Out of line: its text buffer would otherwise give every hypercall a stack frame.
+[[gnu::noinline, gnu::cold]] ExitOutcome powerdown(Vcpu& guest) {
+    FixedText<sizeof(GuestStop::detail)> code;
+    code.str("powered down (code ").dec(guest.regs.rbx).chr(')');
+    stop_guest(guest, StopReason::powerdown, exit_reason::vmcall, code.c_str());
+    guest.stop.code = guest.regs.rbx;
+    return ExitOutcome::stopped;
+}
+
+} // namespace
+
 ExitOutcome handle_vmcall(Vcpu& guest) {
     ++guest.counters.hypercalls;
     const std::uint64_t call = guest.regs.rax; // the whole 64 bits (guest/ABI.md section 7)
@@ -44,13 +57,7 @@ ExitOutcome handle_vmcall(Vcpu& guest) {
         advance_rip();
         return ExitOutcome::yielded;
     }
-    if (call == number(abi::Hypercall::powerdown)) {
-        FixedText<sizeof(GuestStop::detail)> code;
-        code.str("powered down (code ").dec(guest.regs.rbx).chr(')');
-        stop_guest(guest, StopReason::powerdown, exit_reason::vmcall, code.c_str());
-        guest.stop.code = guest.regs.rbx;
-        return ExitOutcome::stopped;
-    }
+    if (call == number(abi::Hypercall::powerdown)) return powerdown(guest);
     if (call == number(abi::Hypercall::console_write)) return console_write(guest);
     if (call == number(abi::Hypercall::ready)) {
         guest.regs.rax = abi::hypercall_ok;

@@ -167,7 +167,7 @@ void run_guests(Scheduler& scheduler, Vcpu* guests, std::size_t count, const Run
     for (Vcpu* g = guests; g != guests + count; ++g) {
         g->fast.timer_rate = options.timer_rate;
         g->fast.timer_limit = options.timer_limit;
-        g->fast.timer_saved = options.timer_saved;
+        g->fast.rearm_after = options.timer_saved ? timer_resync_ticks : 0;
         if (g->pc == nullptr) g->ready = true;
         if (g->ready) ++arrived;
     }

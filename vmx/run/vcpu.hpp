@@ -128,8 +128,11 @@ struct FastPath {
     std::uint64_t exit_tsc = 0;     // the exit it handed to the loop: the TSC right after it
     std::uint32_t timer_rate = 0;   // IA32_VMX_MISC[4:0]
     std::uint32_t timer_limit = 0xffffffffu;
-    bool timer_saved = false;       // "save VMX-preemption timer value": the remaining value is
-                                    // in the VMCS; otherwise it is re-armed from the TSC
+    // A resumed exit that took more root-mode ticks than this re-arms the preemption timer for
+    // the deadline: timer_resync_ticks where the CPU saves the timer's value at exits ("save
+    // VMX-preemption timer value": the value left is short only by the exit's own time), 0
+    // where it does not (every resumed exit re-arms it).
+    std::uint64_t rearm_after = 0;
     std::uint8_t outcome = 0;       // ExitOutcome of the exit handed to the loop
     std::uint16_t reason = 0;       // its basic exit reason
     // Nonzero: the fast path's way back must load every register and CR2 from the Vcpu, because
