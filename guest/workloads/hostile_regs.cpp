@@ -2,7 +2,8 @@
 // register the hypervisor must switch per guest (what VMX does not switch: README, "Isolation"):
 // the 15 general registers other than RSP, XMM/YMM 0-15, and with AVX-512 ZMM 0-31 and the opmask
 // registers k1-k7, DR0-DR3, CR2, and the MSRs KERNEL_GS_BASE, STAR, LSTAR, CSTAR, FMASK, TSC_AUX
-// (when the CPU has RDTSCP), SYSENTER_ESP/EIP, FS_BASE and GS_BASE. Then it loops forever checking
+// (when the CPU has RDTSCP), SYSENTER_ESP/EIP, FS_BASE and GS_BASE (KERNEL_GS_BASE and GS_BASE by a
+// SWAPGS after writing each the other's secret, as a kernel changes them). Then it loops forever checking
 // that every one of them still holds its own value (progress + 1 per check of all of them). Other
 // guests run between two checks whenever a slice ends, so a hypervisor that forgets to switch a
 // register shows the neighbour's value (a leak) or something else (corruption) at the next check.
@@ -79,6 +80,19 @@ hr_plant:
     wrmsr
 4:
     .endr
+    /* KERNEL_GS_BASE gets its secret from SWAPGS, not from a WRMSR: the hypervisor cannot learn
+     * it from an exit (SWAPGS makes none), so it must read it back at each switch. */
+    mov     hr_msr+8*9(%rip), %rax      /* GS_BASE's secret into KERNEL_GS_BASE, */
+    mov     %rax, %rdx
+    shr     $32, %rdx
+    mov     $0xc0000102, %ecx
+    wrmsr
+    mov     hr_msr+8*0(%rip), %rax      /* KERNEL_GS_BASE's into GS_BASE, */
+    mov     %rax, %rdx
+    shr     $32, %rdx
+    mov     $0xc0000101, %ecx
+    wrmsr
+    swapgs                              /* and each holds its own */
     rdtsc
     shl     $32, %rdx
     or      %rdx, %rax

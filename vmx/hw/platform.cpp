@@ -6,6 +6,8 @@
 // The SYSCALL MSRs and TSC_AUX are never read back: a guest's writes of them exit (vmx/exits/
 // msr.cpp), so its Vcpu holds its values, and the CPU block what the CPU holds; a switch writes
 // those that differ (guests that never set them, like Metronome's own, cost no WRMSR at all).
+// KERNEL_GS_BASE is read back first (SWAPGS changes it in guest mode without an exit), into the
+// guest that leaves and into the CPU block, and then written only if it differs too.
 #include "vmx/arch/msr.hpp"
 #include "vmx/hw/cpu.hpp"
 #include "vmx/hw/cpu_block.hpp"
@@ -29,6 +31,13 @@ inline void load_msr(std::uint32_t index, std::uint64_t& in_cpu, std::uint64_t w
     in_cpu = wanted;
 }
 
+// What the CPU holds in KERNEL_GS_BASE now: the guest that ran last may have swapped it (SWAPGS).
+inline std::uint64_t read_back_kernel_gs_base(CpuBlock& cpu) {
+    cpu.msrs_in_cpu.kernel_gs_base = rdmsr(msr::ia32_kernel_gs_base);
+    return cpu.msrs_in_cpu.kernel_gs_base;
+}
+
+// Call after read_back_kernel_gs_base: the CPU block is then what the CPU holds.
 void load_msrs(CpuBlock& cpu, const SyscallMsrs& m) {
     SyscallMsrs& in = cpu.msrs_in_cpu;
     load_msr(msr::ia32_kernel_gs_base, in.kernel_gs_base, m.kernel_gs_base);
@@ -111,6 +120,7 @@ void restore_host_state(CpuBlock& cpu, Vcpu* current) {
     if (current != nullptr) save_extended(cpu, current->extended_state);
     load_extended(cpu, cpu.host_extended_state, cpu.xsave_mask);
     const HostSavedState& host = cpu.host;
+    read_back_kernel_gs_base(cpu);
     load_msrs(cpu, host.msrs);
     write_dr0(host.dr[0]);
     write_dr1(host.dr[1]);
@@ -139,9 +149,12 @@ namespace vmx::platform {
 
 bool switch_to(Vcpu* previous, Vcpu& next) {
     hw::CpuBlock& cpu = hw::this_cpu();
+    // Even with no previous guest (its VMPTRLD failed last time) the CPU may hold a guest's value.
+    const std::uint64_t kernel_gs_base = hw::read_back_kernel_gs_base(cpu);
     if (previous != nullptr) {
         hw::save_extended(cpu, previous->extended_state);
         hw::save_debug(previous->switched);
+        previous->switched.msrs.kernel_gs_base = kernel_gs_base;
     }
     if (hw::vmptrld(next.vmcs_physical) != hw::VmxStatus::ok) return false;
     cpu.loaded = &next;

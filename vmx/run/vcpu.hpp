@@ -89,18 +89,21 @@ struct GuestCapacity {
 };
 
 // The MSRs the VMCS does not switch and the hypervisor does: KERNEL_GS_BASE, the SYSCALL MSRs and
-// TSC_AUX. A guest reads them directly (while it runs the CPU holds its values); its writes exit
-// (vmx/vmcs/msr_bitmap.hpp) and land here as well as in the CPU, so that these always are the
-// guest's values and a switch writes only the MSRs whose values differ from the CPU's, with no
-// RDMSR at all (vmx/hw/platform.cpp).
+// TSC_AUX. A guest reads them directly (while it runs the CPU holds its values). Its writes of
+// the SYSCALL MSRs and TSC_AUX exit (vmx/vmcs/msr_bitmap.hpp) and land here as well as in the
+// CPU, so these are always the guest's values and are never read back. KERNEL_GS_BASE cannot be
+// kept that way: SWAPGS exchanges it with GS.base in guest mode, without an exit (a Linux guest
+// does on every entry from user mode), so its accesses pass and a switch reads it back (one RDMSR,
+// as KVM does). A switch writes only the MSRs whose values differ from the CPU's
+// (vmx/hw/platform.cpp).
 struct SyscallMsrs {
     std::uint64_t kernel_gs_base = 0, star = 0, lstar = 0, cstar = 0, fmask = 0, tsc_aux = 0;
 };
 
-// The member of `m` that holds `msr`; null when `msr` is not one of them.
+// The member of `m` that holds `msr`, one of those whose writes exit; null for any other MSR
+// (KERNEL_GS_BASE included: its writes do not exit).
 inline std::uint64_t* syscall_msr_slot(SyscallMsrs& m, std::uint32_t msr) {
     switch (msr) {
-    case msr::ia32_kernel_gs_base: return &m.kernel_gs_base;
     case msr::ia32_star: return &m.star;
     case msr::ia32_lstar: return &m.lstar;
     case msr::ia32_cstar: return &m.cstar;

@@ -5,11 +5,13 @@
 namespace vmx {
 namespace {
 
-// Switched by the VMCS (the guest-state area, or loaded and saved by VM entry and exit): both
-// directions pass.
+// Both directions pass: switched by the VMCS (the guest-state area, or loaded and saved by VM
+// entry and exit), and KERNEL_GS_BASE.
 constexpr std::uint32_t kInVmcs[] = {
     msr::ia32_fs_base,     msr::ia32_gs_base,      msr::ia32_sysenter_cs, msr::ia32_sysenter_esp,
     msr::ia32_sysenter_eip, msr::ia32_efer,        msr::ia32_pat,
+    // Switched by the hypervisor, but read back at each switch (SWAPGS changes it without an exit).
+    msr::ia32_kernel_gs_base,
 };
 
 // Byte offset of the bit for (msr, write): read-low at 0, read-high at 1024, write-low at 2048,

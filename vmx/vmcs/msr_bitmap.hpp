@@ -12,17 +12,18 @@ namespace vmx {
 
 inline constexpr std::size_t msr_bitmap_size = 4096;
 
-// The MSRs the hypervisor switches per guest (their values: vmx/run/vcpu.hpp, SyscallMsrs): a
-// guest reads them directly, its writes exit.
+// The MSRs the hypervisor switches per guest and knows from their writes (their values: vmx/run/
+// vcpu.hpp, SyscallMsrs): a guest reads them directly, its writes exit. (KERNEL_GS_BASE, which
+// SWAPGS changes without an exit, passes in both directions and is read back at each switch.)
 inline constexpr std::uint32_t hypervisor_switched_msrs[] = {
-    msr::ia32_kernel_gs_base, msr::ia32_star, msr::ia32_lstar, msr::ia32_cstar, msr::ia32_fmask, msr::ia32_tsc_aux,
+    msr::ia32_star, msr::ia32_lstar, msr::ia32_cstar, msr::ia32_fmask, msr::ia32_tsc_aux,
 };
 
 // MSRs a guest may access directly, because each guest has its own value: FS/GS base and
 // SYSENTER (guest-state area), EFER and PAT (loaded/saved by VM entry/exit) in both directions;
-// KERNEL_GS_BASE, STAR, LSTAR, CSTAR, FMASK and TSC_AUX (switched by the hypervisor) for reads,
-// their writes exit so that the hypervisor knows each guest's values (vmx/exits/msr.cpp); the
-// TSC for reads.
+// KERNEL_GS_BASE (switched by the hypervisor) in both directions; STAR, LSTAR, CSTAR, FMASK and
+// TSC_AUX (switched by the hypervisor) for reads, their writes exit so that the hypervisor knows
+// each guest's values (vmx/exits/msr.cpp); the TSC for reads.
 bool msr_passes_through(std::uint32_t msr, bool write);
 
 // Fills a 4 KiB page: all ones, then clears the pass-through MSRs.
