@@ -63,9 +63,8 @@ std::uint16_t io_port(std::uint64_t q) { return static_cast<std::uint16_t>(q >> 
     const unsigned size = io_size(q);
     const std::uint16_t port = io_port(q);
     if ((q & io_qualification::in) != 0) {
-        const std::uint64_t mask = size == 4 ? 0xffffffffull : size == 2 ? 0xffffull : 0xffull;
         const std::uint64_t v = pc_in(guest, port, size, guest_tsc_now(guest));
-        guest.regs.rax = size == 4 ? v : ((guest.regs.rax & ~mask) | v);
+        guest.regs.rax = (guest.regs.rax & in_keeps[q & io_qualification::size_minus_1]) | v;
     } else if (io_out_value(guest, port, guest.regs.rax, size)) {
         return stop_for_reset(guest, port, guest.regs.rax);
     }

@@ -40,16 +40,6 @@ inline void wrmsr(std::uint32_t index, std::uint64_t value) {
                  : "memory");
 }
 
-// The same, between an MSR and a 64-bit slot in memory, with the halves moved as they are: no
-// shift or or to join them (the guest-switch path, where every instruction is paid per slice).
-inline void rdmsr_to(std::uint32_t index, std::uint64_t& slot) {
-    asm volatile("rdmsr\n\tmov %%eax, %0\n\tmov %%edx, 4+%0" : "=m"(slot) : "c"(index) : "rax", "rdx");
-}
-
-inline void wrmsr_from(std::uint32_t index, const std::uint64_t& slot) {
-    asm volatile("mov %1, %%eax\n\tmov 4+%1, %%edx\n\twrmsr" : : "c"(index), "m"(slot) : "rax", "rdx", "memory");
-}
-
 // "memory" clobbers: a CR0/CR4 write changes how memory behaves (paging, caching), so the
 // compiler must not move loads or stores across it.
 inline std::uint64_t read_cr0() {

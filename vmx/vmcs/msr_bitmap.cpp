@@ -7,7 +7,7 @@ namespace {
 
 // Both directions pass: switched by the VMCS (the guest-state area, or loaded and saved by VM
 // entry and exit), and KERNEL_GS_BASE.
-constexpr std::uint32_t kInVmcs[] = {
+constexpr std::uint32_t kBothWays[] = {
     msr::ia32_fs_base,     msr::ia32_gs_base,      msr::ia32_sysenter_cs, msr::ia32_sysenter_esp,
     msr::ia32_sysenter_eip, msr::ia32_efer,        msr::ia32_pat,
     // Switched by the hypervisor, but read back at each switch (SWAPGS changes it without an exit).
@@ -45,7 +45,7 @@ bool msr_passes_through(std::uint32_t msr, bool write) {
     // Reading the TSC is harmless and RDTSC does not exit either; writing it would move the
     // host's clock (and every other guest's).
     if (msr == msr::ia32_tsc) return !write;
-    for (std::uint32_t m : kInVmcs) {
+    for (std::uint32_t m : kBothWays) {
         if (m == msr) return true;
     }
     for (std::uint32_t m : hypervisor_switched_msrs) {
@@ -56,7 +56,7 @@ bool msr_passes_through(std::uint32_t msr, bool write) {
 
 void build_msr_bitmap(std::uint8_t* page) {
     for (std::size_t i = 0; i < msr_bitmap_size; ++i) page[i] = 0xff;
-    for (std::uint32_t m : kInVmcs) {
+    for (std::uint32_t m : kBothWays) {
         clear_bit(page, m, false);
         clear_bit(page, m, true);
     }

@@ -121,9 +121,8 @@ constexpr std::uint32_t timer_units_until(std::uint64_t now, std::uint64_t deadl
 }
 
 // Root-mode ticks a handled exit may take before the fast path re-arms a saved timer value
-// (FastPath::rearm_after, vmx/run/vcpu.hpp): the
-// value the CPU saved at the exit does not count the exit's own root-mode time, so each resumed
-// exit carries the deadline that much later. Up to this bound (a CPUID, an I/O port, an MSR take
+// (FastPath::rearm_after, vmx/run/vcpu.hpp): the value the CPU saved at the exit does not count
+// the exit's own root-mode time, so each resumed exit carries the deadline that much later. Up to this bound (a CPUID, an I/O port, an MSR take
 // under 100) the next exit or the timer finds the slice's end at most this late; a slower exit
 // (a console line, an emulated xAPIC access) re-arms the timer for the same deadline.
 inline constexpr std::uint64_t timer_resync_ticks = 128;
