@@ -12,6 +12,7 @@
 #include "boot/hypervisor_run.hpp"
 #include "boot/guest_images.hpp"
 #include "boot/kernel_files.hpp"
+#include "boot/processors.hpp"
 #include "vmx/caps/capability_report.hpp"
 #include "vmx/guest/memory_budget.hpp"
 #include "vmx/hw/debug_break.hpp"
@@ -88,6 +89,11 @@ extern "C" EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE* system_table)
 
     const vmx::CpuFacts facts = boot::read_cpu_facts();
     boot::report_capabilities(facts);
+    {
+        vmx::FixedText<200> line;
+        boot::describe_processors(line);
+        boot::print_line(line);
+    }
     const vmx::Capabilities capabilities = vmx::assess_capabilities(facts);
     const bool can_run = capabilities.can_run();
 
@@ -103,7 +109,8 @@ extern "C" EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE* system_table)
         // and guests that could never fit in the memory left are refused before VMX is touched:
         // one line, nothing runs.
         static char image_error[400];
-        const bool files_ok = boot::load_guest_images(*loaded.config, image_error, sizeof image_error) &&
+        const bool files_ok = boot::guest_cpus_exist(*loaded.config, image_error, sizeof image_error) &&
+                              boot::load_guest_images(*loaded.config, image_error, sizeof image_error) &&
                               boot::load_kernel_files(*loaded.config, image_error, sizeof image_error);
         // Measured after the files are in memory: what is left is what the guests can have.
         const boot::FreeMemory free = boot::free_memory();

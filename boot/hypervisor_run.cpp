@@ -7,6 +7,7 @@
 #include "boot/kernel_files.hpp"
 #include "boot/efi.hpp"
 #include "boot/processor_state.hpp"
+#include "boot/processors.hpp"
 #include "boot/serial.hpp"
 #include "vmx/hw/cpu.hpp"
 #include "vmx/hw/session.hpp"
@@ -21,12 +22,14 @@ extern std::uint64_t efi_main_tsc; // boot/efi_main.cpp
 namespace {
 
 // Every allocation of the run, so all of it goes back to the firmware afterwards: as many as
-// run_session makes for the most guests.
+// prepare_session makes for the most guests and CPUs, and a stack for each CPU but the boot CPU.
 struct Allocation {
     EFI_PHYSICAL_ADDRESS address;
     UINTN pages;
 };
-constexpr std::size_t max_allocations = vmx::hw::max_session_allocations;
+constexpr std::size_t max_allocations = vmx::hw::max_session_allocations + vmx::max_cpus;
+// The stack a started CPU runs its guests on (the firmware's AP stacks are of its own size).
+constexpr std::size_t cpu_stack_pages = 16;
 Allocation allocations[max_allocations];
 std::size_t allocation_count = 0;
 
@@ -38,9 +41,9 @@ struct ReportBuffer {
     std::size_t bytes = 0;
 };
 
-ReportBuffer allocate_report(std::size_t guests) {
+ReportBuffer allocate_report(std::size_t guests, std::size_t cpus) {
     ReportBuffer b;
-    b.bytes = vmx::report_capacity(guests);
+    b.bytes = vmx::report_capacity(guests, cpus);
     const UINTN pages = (b.bytes + 4095) / 4096;
     EFI_BOOT_SERVICES* bs = firmware.system_table->BootServices;
     if (failed(efi_call(bs->AllocatePages, AllocateAnyPages, EfiLoaderData, pages, &b.address))) return ReportBuffer{};
@@ -67,14 +70,25 @@ void* allocate_pages(void*, std::size_t pages) {
     return bytes;
 }
 
-// `keep`: the page holding the TSS that TR still points at (vmx/hw/vmx_root.cpp says why).
-void free_allocations(const void* keep) {
+// Not the pages holding the TSSs that each CPU's TR still points at (vmx/hw/vmx_root.cpp says
+// why), and, unless `blocks_too`, not the CPU blocks either: the report reads their schedulers.
+void free_allocations(const vmx::hw::SessionResult& result, bool blocks_too) {
     EFI_BOOT_SERVICES* bs = firmware.system_table->BootServices;
+    std::size_t left = 0;
     for (std::size_t i = 0; i < allocation_count; ++i) {
-        if (reinterpret_cast<const void*>(allocations[i].address) == keep) continue;
+        const void* address = reinterpret_cast<const void*>(allocations[i].address);
+        bool kept = false;
+        for (std::size_t c = 0; c < result.run_count; ++c) {
+            kept = kept || address == result.runs[c].gdt_page;
+            if (!blocks_too) kept = kept || address == result.runs[c].block;
+        }
+        if (kept) {
+            allocations[left++] = allocations[i];
+            continue;
+        }
         efi_call(bs->FreePages, allocations[i].address, allocations[i].pages);
     }
-    allocation_count = 0;
+    allocation_count = blocks_too ? 0 : left;
 }
 
 // The TSC rate, measured against the firmware's Stall over 20 ms (Bochs' CPUID.15H enumerates
@@ -106,6 +120,33 @@ bool pump_console() {
 bool pump_console_and_look() {
     serial::pump();
     return serial::input_waiting();
+}
+
+// The other CPUs do not send the queue (the boot CPU does); with console_input, the typist's CPU
+// only looks.
+bool look_for_input() { return serial::input_waiting(); }
+
+// What a started CPU runs: its part of the session on a stack of its own, between two readings
+// of its state (the firmware must get it back as it gave it).
+struct CpuWork {
+    const vmx::hw::SessionSetup* setup = nullptr;
+    vmx::hw::CpuRun* run = nullptr;
+    void* stack_top = nullptr;
+    ProcessorState before, after;
+};
+CpuWork cpu_work[vmx::max_cpus];
+
+void run_cpu_here(void* argument) {
+    CpuWork& w = *static_cast<CpuWork*>(argument);
+    vmx::hw::run_cpu(*w.setup, *w.run);
+}
+
+void started_cpu(void* argument) {
+    CpuWork& w = *static_cast<CpuWork*>(argument);
+    w.before = read_processor_state(false);
+    vmx::hw::metronome_call_on_stack(run_cpu_here, &w, w.stack_top);
+    w.after = read_processor_state(false);
+    __atomic_store_n(&w.run->done, 1u, __ATOMIC_RELEASE);  // last: the boot CPU reads all of it now
 }
 
 // Queued, never waited for: some of these lines come before the first VM entry.
@@ -173,6 +214,7 @@ bool run_hypervisor(const vmx::Config& config, const vmx::CpuFacts& facts) {
         serial::open_input();
         setup.console_input = serial::receive;
         setup.background = pump_console_and_look;
+        setup.background_other = look_for_input;
         // From here on COM1's input is read (the tool holds what was typed until this line:
         // tools/metronome_tool/console_link.py).
         vmx::FixedText<80> line;
@@ -191,42 +233,132 @@ bool run_hypervisor(const vmx::Config& config, const vmx::CpuFacts& facts) {
     const FreeMemory free = free_memory();
     vmx::FixedText<1024> error;
     EFI_BOOT_SERVICES* bs = firmware.system_table->BootServices;
+    const Processors& cpus = processors();
     const ProcessorState before = read_processor_state();
-    const EFI_TPL previous = efi_call(bs->RaiseTPL, static_cast<EFI_TPL>(TPL_HIGH_LEVEL));
     const std::uint64_t session_start_tsc = vmx::hw::rdtsc();
-    const bool ok = vmx::hw::run_session(setup, result, error);
+    if (!vmx::hw::prepare_session(setup, result, error)) {
+        free_allocations(result, true);
+        vmx::FixedText<400> state;
+        state.str("metronome: processor state after the run: ");
+        describe_state_change(before, read_processor_state(), state);
+        print_line(state);
+        vmx::FixedText<1100> line;
+        line.str("METRONOME-ERROR ").str(error.c_str());
+        print_error(line);
+        return false;
+    }
+    // A stack for each CPU but the boot CPU, while the firmware's memory services may be called.
+    for (std::size_t c = 0; c < result.run_count; ++c) {
+        vmx::hw::CpuRun& run = result.runs[c];
+        run.boot_cpu = run.cpu == cpus.boot_number;
+        cpu_work[c] = CpuWork{};
+        cpu_work[c].setup = &setup;
+        cpu_work[c].run = &run;
+        if (run.boot_cpu) continue;
+        auto* stack = static_cast<unsigned char*>(allocate_pages(nullptr, cpu_stack_pages));
+        if (stack == nullptr) {
+            vmx::Text(run.error, sizeof run.error).str("no memory for its stack");
+            run.done = 1;
+        }
+        cpu_work[c].stack_top = stack == nullptr ? nullptr : stack + cpu_stack_pages * 4096;
+    }
+    const EFI_TPL previous = efi_call(bs->RaiseTPL, static_cast<EFI_TPL>(TPL_HIGH_LEVEL));
+    // The other CPUs first, so that all start together; the boot CPU runs its own guests, or
+    // sends the console queue while the others run theirs.
+    for (std::size_t c = 0; c < result.run_count; ++c) {
+        vmx::hw::CpuRun& run = result.runs[c];
+        if (run.boot_cpu || run.done != 0) continue;
+        std::uint64_t status = 0;
+        if (!start_processor(run.cpu, started_cpu, &cpu_work[c], status)) {
+            vmx::Text(run.error, sizeof run.error).str("the firmware's MP services did not start it (EFI status ").hex(status).chr(')');
+            run.done = 1;
+        }
+    }
+    for (std::size_t c = 0; c < result.run_count; ++c) {
+        vmx::hw::CpuRun& run = result.runs[c];
+        if (!run.boot_cpu) continue;
+        vmx::hw::run_cpu(setup, run);
+        run.done = 1;
+    }
+    for (std::size_t c = 0; c < result.run_count; ++c) {
+        while (__atomic_load_n(&result.runs[c].done, __ATOMIC_ACQUIRE) == 0) {
+            serial::pump();
+            vmx::hw::pause();
+        }
+    }
     efi_call(bs->RestoreTPL, previous);
+    release_processors();
+    vmx::hw::finish_session(result);
     {
         vmx::FixedText<400> line;
         line.str("metronome: processor state after the run: ");
         describe_state_change(before, read_processor_state(), line);
         print_line(line);
     }
+    for (std::size_t c = 0; c < result.run_count; ++c) {
+        const vmx::hw::CpuRun& run = result.runs[c];
+        if (run.boot_cpu || cpu_work[c].stack_top == nullptr || !run.ran) continue;
+        vmx::FixedText<400> line;
+        line.str("metronome: CPU ").dec(run.cpu).str(": processor state after the run: ");
+        describe_state_change(cpu_work[c].before, cpu_work[c].after, line);
+        print_line(line);
+    }
+    for (std::size_t c = 0; c < result.run_count; ++c) {
+        const vmx::hw::CpuRun& run = result.runs[c];
+        if (!run.ran) continue;
+        vmx::FixedText<200> line;
+        line.str("metronome: CPU ").dec(run.cpu).str(" idle: ").dec(run.idle_sleeps).str(" mwait sleeps, ");
+        line.dec(run.idle_wakes).str(" wake-up interrupts taken");
+        print_line(line);
+    }
     const Footprint used = footprint();
-    free_allocations(result.kept_page);
+    free_allocations(result, false);
 
     serial::flush();
-    if (result.ran) print_bench_line(result, free, used, session_start_tsc);
+    bool any_ran = false, all_ok = true;
+    for (std::size_t c = 0; c < result.run_count; ++c) {
+        const vmx::hw::CpuRun& run = result.runs[c];
+        any_ran = any_ran || run.ran;
+        if (run.ran && run.left) continue;
+        all_ok = false;
+        vmx::FixedText<1100> line;
+        line.str("METRONOME-ERROR ");
+        if (result.run_count > 1 || !run.boot_cpu) line.str("CPU ").dec(run.cpu).str(": ");
+        line.str(run.ran ? "leaving VMX: " : "").str(run.error);
+        print_error(line);
+    }
+    if (any_ran) print_bench_line(result, free, used, session_start_tsc);
     if (serial::dropped_bytes() != 0) {
         vmx::FixedText<120> line;
         line.str("metronome: guest console: ").dec(serial::dropped_bytes());
         line.str(" bytes dropped (a guest's share of the queue was full; per guest in the report)");
         print_line(line);
     }
-    if (!result.ran) {
-        vmx::FixedText<1100> line;
-        line.str("METRONOME-ERROR ").str(error.c_str());
-        print_error(line);
+    if (!any_ran) {
+        free_allocations(result, true);
         return false;
     }
-    if (!ok) {
-        vmx::FixedText<1100> line;
-        line.str("METRONOME-ERROR leaving VMX: ").str(error.c_str());
-        print_error(line);
+    static vmx::ReportCpu report_cpus[vmx::max_cpus];
+    for (std::size_t c = 0; c < result.run_count; ++c) {
+        const vmx::hw::CpuRun& run = result.runs[c];
+        vmx::ReportCpu& rc = report_cpus[c];
+        rc = vmx::ReportCpu{};
+        rc.cpu = run.cpu;
+        rc.apic_id = run.cpu < cpus.count ? cpus.cpu[run.cpu].apic_id : 0;
+        rc.scheduler = &run.block->scheduler;
+        rc.window = &run.window;
+        rc.idle_method = run.idle_method;
+        rc.feature_control = run.feature_control;
+        rc.error = run.error;
+        rc.ran = run.ran;
+        rc.first = run.first;
+        rc.count = run.count;
     }
     vmx::ReportInput in;
     in.config = &config;
-    in.scheduler = result.scheduler;
+    in.cpus = report_cpus;
+    in.cpu_count = result.run_count;
+    in.position = result.position;
     in.guests = result.guests;
     in.guest_count = result.guest_count;
     in.progress = result.progress;
@@ -235,15 +367,13 @@ bool run_hypervisor(const vmx::Config& config, const vmx::CpuFacts& facts) {
     in.tsc_configured = config.tsc_hz != 0;
     in.timer_rate = facts.caps.preemption_timer_rate();
     in.extended_state = result.extended_state;
-    in.idle_method = result.idle_method;
-    in.feature_control = result.feature_control;
     in.platform = facts.brand;
     in.capabilities = vmx::assess_capabilities(facts);
-    in.window = result.window;
-    const ReportBuffer buffer = allocate_report(in.guest_count);
+    const ReportBuffer buffer = allocate_report(in.guest_count, in.cpu_count);
     if (buffer.pages == 0) {
+        free_allocations(result, true);
         vmx::FixedText<120> line;
-        line.str("METRONOME-ERROR no memory for the report (").dec(vmx::report_capacity(in.guest_count)).str(" bytes)");
+        line.str("METRONOME-ERROR no memory for the report (").dec(vmx::report_capacity(in.guest_count, in.cpu_count)).str(" bytes)");
         print_error(line);
         return false;
     }
@@ -256,11 +386,12 @@ bool run_hypervisor(const vmx::Config& config, const vmx::CpuFacts& facts) {
     const bool fitted = !report.truncated();
     if (fitted) print_line(report);
     free_report(buffer);
+    free_allocations(result, true);
     if (!fitted) {
         print_error("METRONOME-ERROR the report did not fit its buffer");
         return false;
     }
-    return ok;
+    return all_ok;
 }
 
 } // namespace boot

@@ -18,7 +18,7 @@ void compare(vmx::Text& out, bool& changed, const char* name, std::uint64_t befo
 
 } // namespace
 
-ProcessorState read_processor_state() {
+ProcessorState read_processor_state(bool pic) {
     ProcessorState s;
     s.cr0 = vmx::hw::read_cr0();
     s.cr4 = vmx::hw::read_cr4();
@@ -30,8 +30,11 @@ ProcessorState read_processor_state() {
     s.gdtr_limit = gdtr.limit;
     s.idtr_base = idtr.base;
     s.idtr_limit = idtr.limit;
-    s.pic_master_mask = vmx::hw::inb(0x21);
-    s.pic_slave_mask = vmx::hw::inb(0xa1);
+    s.gs_base = vmx::hw::rdmsr(vmx::msr::ia32_gs_base);
+    if (pic) {
+        s.pic_master_mask = vmx::hw::inb(0x21);
+        s.pic_slave_mask = vmx::hw::inb(0xa1);
+    }
     const std::uint64_t apic = vmx::hw::rdmsr(vmx::msr::ia32_apic_base);
     if ((apic & (1u << 11)) != 0 && (apic & (1u << 10)) == 0) {
         s.lapic_lvt_timer = *reinterpret_cast<volatile std::uint32_t*>((apic & 0xffffff000ull) + 0x320);
@@ -49,10 +52,11 @@ bool describe_state_change(const ProcessorState& before, const ProcessorState& a
     compare(out, changed, "GDTR limit", before.gdtr_limit, after.gdtr_limit);
     compare(out, changed, "IDTR base", before.idtr_base, after.idtr_base);
     compare(out, changed, "IDTR limit", before.idtr_limit, after.idtr_limit);
+    compare(out, changed, "GS base", before.gs_base, after.gs_base);
     compare(out, changed, "PIC master mask", before.pic_master_mask, after.pic_master_mask);
     compare(out, changed, "PIC slave mask", before.pic_slave_mask, after.pic_slave_mask);
     compare(out, changed, "LAPIC LVT timer", before.lapic_lvt_timer, after.lapic_lvt_timer);
-    if (!changed) out.str("unchanged (CR0, CR4, EFER, XCR0, GDTR, IDTR, PIC masks, LAPIC LVT timer)");
+    if (!changed) out.str("unchanged (CR0, CR4, EFER, XCR0, GDTR, IDTR, GS base, PIC masks, LAPIC LVT timer)");
     return !changed;
 }
 

@@ -3,6 +3,7 @@
 #include "vmx/hw/cpu.hpp"
 #include "vmx/hw/port_io.hpp"
 #include "vmx/lib/guest_limit.hpp"
+#include "vmx/lib/spin_lock.hpp"
 
 namespace boot::serial {
 namespace {
@@ -47,6 +48,11 @@ std::size_t owner_count = 0;
 // end-of-run lines, a few hundred bytes) are queued without waiting for the text before them.
 constexpr std::size_t hypervisor_room = 4096;
 std::size_t owners_queued = 0; // the sum of owner_queued
+
+// Every CPU's guests queue lines; the boot CPU sends them (and so may another CPU's hypervisor
+// text): the ring and the UART are taken by one at a time, a line at a time, so no two lines
+// interleave.
+vmx::SpinLock g_lock;
 
 bool ready() { return (vmx::hw::inb(line_status) & transmit_holding_empty) != 0; }
 
@@ -100,10 +106,22 @@ void ring_line(std::uint32_t owner, const char* s, std::size_t n, std::size_t by
     ++line_tail;
 }
 
-} // namespace
+void pump_unlocked() {
+    for (unsigned i = 0; i < pump_burst && ring_head != ring_tail && ready(); ++i) {
+        vmx::hw::outb(com1, static_cast<std::uint8_t>(ring[ring_head % ring_size]));
+        sent_one();
+    }
+}
 
-void write(const char* s, std::size_t n) {
-    flush();
+void flush_unlocked() {
+    while (ring_head != ring_tail) {
+        put(ring[ring_head % ring_size]);
+        sent_one();
+    }
+}
+
+void write_unlocked(const char* s, std::size_t n) {
+    flush_unlocked();
     char previous = '\0';
     for (std::size_t i = 0; i < n; ++i) {
         if (s[i] == '\n' && previous != '\r') put('\r');
@@ -112,19 +130,28 @@ void write(const char* s, std::size_t n) {
     }
 }
 
+} // namespace
+
+void write(const char* s, std::size_t n) {
+    vmx::SpinLockHeld held(g_lock);
+    write_unlocked(s, n);
+}
+
 void queue(const char* s, std::size_t n) {
+    vmx::SpinLockHeld held(g_lock);
     const std::size_t bytes = ring_bytes(s, n);
     // The room promised to the guests and not used by them now is not the hypervisor's.
     const std::size_t promised = owner_share * owner_count - owners_queued;
     if ((ring_tail - ring_head) + bytes + promised > ring_size || line_tail - line_head == line_slots) {
-        write(s, n);
+        write_unlocked(s, n);
         return;
     }
     ring_line(hypervisor, s, n, bytes);
-    pump();
+    pump_unlocked();
 }
 
 void share_queue(std::size_t owners) {
+    vmx::SpinLockHeld held(g_lock);
     if (owners == 0) owners = 1;
     if (owners > max_owners) owners = max_owners;
     const std::size_t free = ring_size - (ring_tail - ring_head);
@@ -133,6 +160,7 @@ void share_queue(std::size_t owners) {
 }
 
 bool queue_line(std::size_t owner, const char* s, std::size_t n) {
+    vmx::SpinLockHeld held(g_lock);
     const std::size_t bytes = ring_bytes(s, n);
     if (owner >= max_owners || owner_queued[owner] + bytes > owner_share ||
         ring_size - (ring_tail - ring_head) < bytes || line_tail - line_head == line_slots) {
@@ -146,17 +174,15 @@ bool queue_line(std::size_t owner, const char* s, std::size_t n) {
 }
 
 void pump() {
-    for (unsigned i = 0; i < pump_burst && ring_head != ring_tail && ready(); ++i) {
-        vmx::hw::outb(com1, static_cast<std::uint8_t>(ring[ring_head % ring_size]));
-        sent_one();
-    }
+    // An empty ring is seen without the lock (a stale answer only delays the next byte a slice).
+    if (__atomic_load_n(&ring_head, __ATOMIC_RELAXED) == __atomic_load_n(&ring_tail, __ATOMIC_RELAXED)) return;
+    vmx::SpinLockHeld held(g_lock);
+    pump_unlocked();
 }
 
 void flush() {
-    while (ring_head != ring_tail) {
-        put(ring[ring_head % ring_size]);
-        sent_one();
-    }
+    vmx::SpinLockHeld held(g_lock);
+    flush_unlocked();
 }
 
 std::uint64_t dropped_bytes() { return dropped; }

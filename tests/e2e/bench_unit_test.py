@@ -35,7 +35,11 @@ class SuiteTest(unittest.TestCase):
         self.assertEqual(runs["switch-64"].count("[guest "), 64)
         self.assertEqual(bench.SWITCH_GUESTS[-1], 256)  # vmx::max_guests, read from its header
         self.assertEqual(runs["switch-256"].count("[guest "), 256)
-        self.assertEqual(len(runs), 1 + 4 + 9)  # the 4-guest switch run is an accuracy run
+        self.assertEqual(len(runs), 1 + 4 + 9 + 1)  # the 4-guest switch run is an accuracy run
+        scale = runs[bench.SCALE_NAME]  # 4 CPUs x 16 guests, each CPU's guests on it
+        self.assertEqual(scale.count("[guest "), bench.SCALE_CPUS * bench.SCALE_GUESTS)
+        for c in range(bench.SCALE_CPUS):
+            self.assertEqual(scale.count(f"cpu = {c}\n"), bench.SCALE_GUESTS)
 
 
 class FigureTest(unittest.TestCase):
@@ -86,6 +90,20 @@ class FigureTest(unittest.TestCase):
         results[bench.switch_name(2)] = {"report": report([guest("a", slices=10)] * 2, switching=301 * 20)}
         figs = {f["figure"]: f for f in bench.figures(results, {})}
         self.assertEqual(figs["slice switch, 2 guests"]["margin"], "missed by 1 instr")
+
+    def test_each_cpus_switch_against_one_cpu(self):
+        one = [guest(f"g{i}", slices=10) for i in range(bench.SCALE_GUESTS)]
+        results = {bench.switch_name(bench.SCALE_GUESTS): {"report": report(one, switching=400 * 10 * 16)}}
+        guests = [{**guest(f"c{c}g{i}", slices=10), "cpu": c}
+                  for c in range(bench.SCALE_CPUS) for i in range(bench.SCALE_GUESTS)]
+        cpus = [{"cpu": c, "switching_ticks": (400 + c * 5) * 10 * 16} for c in range(bench.SCALE_CPUS)]
+        results[bench.SCALE_NAME] = {"report": {**report(guests, switching=0), "cpus": cpus}}
+        fig = {f["figure"]: f for f in bench.figures(results, {})}["slice switch per CPU, 4 CPUs x 16 guests"]
+        self.assertEqual(fig["value"], 415.0)  # the most of any CPU: CPU 3's
+        self.assertTrue(fig["met"])            # 3.75% over one CPU's 400
+        cpus[3]["switching_ticks"] = 421 * 10 * 16
+        fig = {f["figure"]: f for f in bench.figures(results, {})}["slice switch per CPU, 4 CPUs x 16 guests"]
+        self.assertFalse(fig["met"])           # 5.25%
 
     def test_accuracy_and_overhead_targets(self):
         results = {}

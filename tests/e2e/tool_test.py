@@ -59,6 +59,10 @@ class MemoryMegsTest(unittest.TestCase):
 
     def test_small_configurations_keep_the_benchmarks_machine(self):
         self.assertEqual(config.memory_megs(config.DEFAULT_CONFIG), 256)
+        # Bochs' processors: one more than the highest `cpu`, a global one inherited.
+        self.assertEqual(config.cpus_needed(self.guests(4)), 1)
+        self.assertEqual(config.cpus_needed(self.guests(2) + "[guest z]\nimage = spin\ncpu = 3\n"), 4)
+        self.assertEqual(config.cpus_needed("cpu = 1\n" + self.guests(2)), 2)
         self.assertEqual(config.memory_megs(self.guests(64)), 256)  # 64 x 2 MiB + 64 fit in 256
 
     def test_256_guests_get_room_for_their_memory(self):

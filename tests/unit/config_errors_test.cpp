@@ -69,7 +69,7 @@ TEST_CASE("config errors: an unknown key, with a suggestion when one is close") 
           "metronome.cfg:2: unknown key 'imgae' (did you mean 'image'?)");
     CHECK(err("[guest a]\nfrobnicate = 1\n") ==
           "metronome.cfg:2: unknown key 'frobnicate' (keys here: image, kernel, initrd, cmdline, "
-          "param, slice_us, yield_on_hlt, tick_hz, memory_mib, period_us, tsc, cap_percent)");
+          "param, slice_us, yield_on_hlt, tick_hz, memory_mib, period_us, tsc, cap_percent, cpu)");
     CHECK(err("zzz = 1\n").find("(keys here: duration_ms, measure_ms, slice_us, policy,") != std::string::npos);
 }
 
@@ -113,6 +113,7 @@ TEST_CASE("config errors: a value out of range names the range") {
           "an image (a kernel guest may have up to 2048)");
     CHECK(err("tick_hz = 10001\n").find("out of range 0..10000") != std::string::npos);
     CHECK(err("period_us = 9\n").find("out of range 10..10000000") != std::string::npos);
+    CHECK(err("cpu = 64\n").find("'64' is out of range 0..63") != std::string::npos); // vmx::max_cpus
     CHECK(err("tsc_hz = 999\n") ==
           "metronome.cfg:1: key 'tsc_hz': '999' is out of range (0 or 1000000..100000000000)");
     CHECK(err("[guest a]\ncap_percent = 101\n").find("'101' is out of range 1..100") !=
@@ -309,7 +310,7 @@ TEST_CASE("config errors: user text is quoted safely and cut") {
     const std::string line = err(long_key + " = 1\n");
     CHECK(line == "metronome.cfg:1: unknown key '" + std::string(40, 'k') +
                       "...' (keys here: duration_ms, measure_ms, slice_us, policy, yield_on_hlt, "
-                      "on_guest_exit, on_finish, tick_hz, memory_mib, period_us, tsc_hz, tsc, cap_percent, "
+                      "on_guest_exit, on_finish, tick_hz, memory_mib, period_us, tsc_hz, tsc, cap_percent, cpu, "
                       "debug_break, debug_guest, console_input)");
     CHECK(key() == std::string(31, 'k')); // the key field is cut to fit
     CHECK(err("sl\xffice_us = 1\n").find("'sl\\xffice_us'") != std::string::npos);

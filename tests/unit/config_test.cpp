@@ -148,6 +148,13 @@ TEST_CASE("config: global values flow into guests that do not set the key") {
     }
 }
 
+TEST_CASE("config: a guest's CPU: 0 unless set, globally or per guest") {
+    const vmx::Config& cfg = load("cpu = 2\n[guest a]\nimage = spin\n[guest b]\nimage = spin\ncpu = 0\n");
+    CHECK(guest(cfg, "a").cpu == 2);
+    CHECK(guest(cfg, "b").cpu == 0);
+    CHECK(guest(load("[guest a]\nimage = spin\n"), "a").cpu == 0);
+}
+
 TEST_CASE("config: a guest's own value wins over the global one") {
     const vmx::Config& cfg =
         load("policy = capped\nslice_us = 2000\nyield_on_hlt = 1\n"
@@ -379,7 +386,7 @@ TEST_CASE("config: format_config prints the effective configuration as JSON") {
     // Keys in the list's order (vmx/config/config_keys.hpp); empty texts are left out.
     CHECK(j.find("\"guests\":[{\"name\":\"a\",\"image\":\"spin\",\"builtin\":true,\"param\":0,"
                  "\"slice_us\":1000,\"yield_on_hlt\":false,\"tick_hz\":0,\"memory_mib\":2,"
-                 "\"period_us\":100000,\"tsc\":\"wall\",\"cap_percent\":100},{\"name\":\"idle\"") !=
+                 "\"period_us\":100000,\"tsc\":\"wall\",\"cap_percent\":100,\"cpu\":0},{\"name\":\"idle\"") !=
           std::string::npos);
     CHECK(j.find("\"tick_hz\":100,") != std::string::npos);
     CHECK(j.find('\n') == std::string::npos);

@@ -211,3 +211,53 @@ TEST_CASE("report: a guest's exits in the window are those after its opening, re
     for (std::uint16_t r = 0; r < vmx::exit_reason::count; ++r) g_exits_at_open[0].exits[r] = 0;
     g_exits_at_open[0].other = 0;
 }
+
+namespace {
+vmx::Scheduler g_second;
+vmx::ReportCpu g_cpus[2];
+std::size_t g_position[vmx::max_guests];
+} // namespace
+
+TEST_CASE("report size: the longest report of max_guests guests on two CPUs fits its buffer") {
+    const std::string brand = escaped_text(vmx::report_brand_max);
+    const std::string text = escaped_text(vmx::report_platform_text_max);
+    vmx::ReportInput in = worst_input(vmx::max_guests, brand, text);
+    // The second CPU: the last guest, with a full timeline of its own.
+    std::vector<vmx::GuestParams> params(1);
+    params[0].slice_ticks = 3;
+    vmx::SchedParams sp;
+    sp.policy = vmx::Policy::fixed;
+    sp.duration_ticks = 1000000;
+    sp.timeline_ticks = 1000000;
+    REQUIRE(g_second.init(sp, params.data(), 1) == vmx::InitError::none);
+    std::uint64_t t = 1;
+    for (int i = 0; i < 6000; ++i) {
+        const vmx::Decision d = g_second.next(t);
+        g_second.on_reentry(d.guest, t + 1, false);
+        t = d.timer_deadline + 1;
+        g_second.on_exit(d.guest, t, vmx::ExitCause::timer);
+    }
+    g_second.end(t);
+    for (std::size_t c = 0; c < 2; ++c) {
+        g_cpus[c] = vmx::ReportCpu{};
+        g_cpus[c].cpu = static_cast<std::uint32_t>(c);
+        g_cpus[c].scheduler = c == 0 ? &g_scheduler : &g_second;
+        g_cpus[c].window = &g_window;
+        g_cpus[c].idle_method = text.c_str();
+        g_cpus[c].feature_control = text.c_str();
+        g_cpus[c].error = text.c_str();
+        g_cpus[c].ran = true;
+    }
+    g_cpus[0].count = vmx::max_guests - 1;
+    g_cpus[1].first = vmx::max_guests - 1;
+    g_cpus[1].count = 1;
+    for (std::size_t i = 0; i < vmx::max_guests; ++i) g_position[i] = i;
+    in.cpus = g_cpus;
+    in.cpu_count = 2;
+    in.position = g_position;
+    static char buffer[vmx::report_capacity(vmx::max_guests, 2)];
+    vmx::Text out(buffer, sizeof buffer);
+    vmx::write_report_json(in, out);
+    REQUIRE_FALSE(out.truncated());
+    CHECK(widest(out.c_str(), out.size()) <= vmx::report_capacity(vmx::max_guests, 2));
+}

@@ -26,6 +26,12 @@ TARGET_SLICE_ERROR_TICKS = 300     # 0.3 us on a 1 ms slice, in magnitude, every
 TARGET_OVERHEAD_PERCENT = 0.03     # at 1 ms slices, 4 spinners
 TARGET_GUESTS = MAX_GUESTS
 TARGET_BOOT_TICKS = 10_000_000    # efi_main to the first VM entry with 4 guests
+# Every CPU (issue "every CPU"): SCALE_CPUS x SCALE_GUESTS spinners, each CPU's switch against one
+# CPU's with as many guests; no shared lock on the hot path, so no growth with the CPUs.
+SCALE_CPUS = 4
+SCALE_GUESTS = 16
+SCALE_NAME = f"switch-{SCALE_CPUS}x{SCALE_GUESTS}"
+TARGET_CPU_GROWTH = 0.05           # each CPU's switch at most 5% over switch-SCALE_GUESTS
 
 
 def _config(name, slice_us, duration_ms, guests, policy="fixed"):
@@ -70,6 +76,8 @@ def runs():
             name = accuracy_name(slice_us, nb)
             guests = [("a", "spin", {})] + [(f"{nb}{i}", nb, _neighbour(nb)) for i in (1, 2, 3)]
             out[name] = _config(name, slice_us, ACCURACY_DURATION_MS[slice_us], guests)
+    out[SCALE_NAME] = _config(SCALE_NAME, 100, 50, [(f"c{c}g{i}", "spin", {"cpu": c})
+                                                    for c in range(SCALE_CPUS) for i in range(SCALE_GUESTS)])
     return out
 
 
@@ -124,6 +132,15 @@ def switch_cost(report):
     with one switch)."""
     slices = sum(g["slices"] for g in report["guests"])
     return round(report["switching_ticks"] / slices, 1) if slices else None
+
+
+def cpu_switch_costs(report):
+    """Per CPU of the report's `cpus`: its switching ticks / its guests' slices, {cpu: cost}."""
+    slices = {}
+    for g in report["guests"]:
+        slices[g.get("cpu", 0)] = slices.get(g.get("cpu", 0), 0) + g["slices"]
+    return {c["cpu"]: round(c["switching_ticks"] / slices[c["cpu"]], 1)
+            for c in report.get("cpus", []) if slices.get(c["cpu"])}
 
 
 def slice_error(report):
@@ -235,6 +252,20 @@ def figures(results, facts):
                        f"(cost at {most} - cost at {fewest}) / cost at {fewest}",
                        [switch_name(n) for n in SWITCH_GUESTS]))
 
+    # 2b. Every CPU: each CPU's switch with SCALE_GUESTS guests, SCALE_CPUS CPUs at once.
+    r = rep.get(SCALE_NAME)
+    per_cpu = cpu_switch_costs(r) if r else {}
+    one = costs.get(SCALE_GUESTS)
+    worst = max(per_cpu.values()) if per_cpu else None
+    growth = None if worst is None or not one else round((worst - one) / one, 3)
+    out.append(_figure(f"slice switch per CPU, {SCALE_CPUS} CPUs x {SCALE_GUESTS} guests", worst, "instr",
+                       f"<= {SCALE_GUESTS}-guest switch + {int(100 * TARGET_CPU_GROWTH)}%",
+                       growth is not None and len(per_cpu) == SCALE_CPUS and growth <= TARGET_CPU_GROWTH,
+                       "no value" if growth is None else f"{round(100 * growth, 1)}% against one CPU's {_num(one)}",
+                       "the most of any CPU: its switching ticks / its guests' slices (100 us slices, spin "
+                       "guests); per CPU " + ", ".join(f"{c}: {v}" for c, v in sorted(per_cpu.items())),
+                       [SCALE_NAME, switch_name(SCALE_GUESTS)]))
+
     # 3. Slice accuracy and 4. overhead, per slice length and neighbour.
     for slice_us in SLICES_US:
         for nb in NEIGHBOURS:
@@ -305,7 +336,7 @@ def figures(results, facts):
                            _margin(value, TARGET_BOOT_TICKS, "instr") if checked else "",
                            "TSC at the top of efi_main to TSC before the first VMLAUNCH "
                            "(tsc_hz configured: no calibration)"
-                           + (f"; {_num(split[0])} before run_session (configuration, capability "
+                           + (f"; {_num(split[0])} before prepare_session (configuration, capability "
                               f"report; COM1 output is queued, not waited for), {_num(split[1])} in "
                               f"it (guest memory, VMCSs, VMXON)" if split else ""), [name]))
     return out

@@ -94,6 +94,17 @@ def esp_paths(text: str, key: str):
     return list(dict.fromkeys(keys[key] for _, keys in guests(text) if keys.get(key, "").startswith("\\")))
 
 
+def cpus_needed(text: str) -> int:
+    """How many processors an emulator needs for this configuration: one more than the highest
+    `cpu` any guest is on (a value that is not a number is left to metronome.efi to refuse)."""
+    highest = 0
+    for _, keys in guests(text):
+        value = keys.get("cpu", "0").strip()
+        if value.isdigit():
+            highest = max(highest, int(value))
+    return highest + 1
+
+
 def memory_megs(text: str, files=None) -> int:
     """The megs of an emulator that holds this configuration's guests and the files metronome.efi
     reads into RAM (guest images, kernels, initrds: `files`, {ESP path: bytes}, each once; see

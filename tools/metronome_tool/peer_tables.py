@@ -99,7 +99,7 @@ def kvm_figures(parsed, setting, facts):
                        + (f" (elapsed to the first instruction: {bench._num(elapsed)}, waits "
                           "for RCU grace periods included)" if elapsed else "")
                        + "; KVM fills guest memory on first touch, Metronome allocates and maps "
-                       "all of it first (run_session to the first VMLAUNCH)", ["vmexit"],
+                       "all of it first (prepare_session to the first VMLAUNCH)", ["vmexit"],
                        "setup:vmexit"))
     for n, run, pair in ((4, "exp1-cfs", "setup:slice-1000us-spin"),
                          (64, "switch-64", "setup:switch-64")):
@@ -108,7 +108,7 @@ def kvm_figures(parsed, setting, facts):
                            "instr", f"CPU time of the thread creating {n} VMs (KVM_CREATE_VM to "
                            "KVM_SET_REGS, before their threads start)"
                            + (f"; elapsed {bench._num(share['create_tsc'])}" if share else "")
-                           + "; Metronome: run_session to the first VMLAUNCH", [run], pair))
+                           + "; Metronome: prepare_session to the first VMLAUNCH", [run], pair))
     out.append(_figure("hypervisor size", facts.get("module_bytes"), "bytes",
                        "kvm.ko + kvm-intel.ko + irqbypass.ko as Debian ships them; Metronome: "
                        "metronome.efi", [], "metronome.efi size"))

@@ -71,6 +71,7 @@
 #pragma once
 #include "guest/runtime/abi.hpp"
 #include "vmx/config/config_keys.hpp"
+#include "vmx/lib/cpu_limit.hpp"   // max_cpus
 #include "vmx/lib/guest_limit.hpp" // max_guests
 #include "vmx/sched/policy.hpp"
 #include <cstddef>
@@ -218,7 +219,7 @@ struct ConfigResult {
     ConfigSource source = ConfigSource::none; // where `line` points; none: no line
     unsigned line = 0;                        // file line or load-option word, 1-based; 0 = none
     char key[32] = {};                        // the key concerned, "" when none
-    char message[256] = {};                   // everything after "source:line: "
+    char message[320] = {};                   // everything after "source:line: "
 };
 
 // Resets `out` to the defaults with no guests.

@@ -68,6 +68,9 @@
     X(cap_percent, uint32, both, 1, 100, 100,                                                      \
       "Under `capped`: the share of every `period_us` the guest may use, in percent (ignored "     \
       "under the other policies).")                                                                \
+    X(cpu, uint32, both, 0, max_cpus - 1, 0,                                                  \
+      "The processor the guest runs on, as the firmware numbers them (0: the boot CPU); each "     \
+      "CPU has its own VMX root and its own schedule of the guests on it, with no migration.")     \
     X(debug_break, debug_break, global, 0, 0, DebugBreak::none,                                    \
       "Bochs magic breakpoints for `tools/metronome debug`: after the configuration is read "      \
       "(`start`), and also before `debug_guest`'s first VM entry (`vmentry`).")                    \

@@ -52,6 +52,9 @@ inline void write_cr0(std::uint64_t v) {
     asm volatile("mov %0, %%cr0" : : "r"(v) : "memory");
 }
 
+// fn(argument) on the stack that ends at stack_top (16-byte aligned): vmx/hw/call_on_stack.S.
+extern "C" void metronome_call_on_stack(void (*fn)(void*), void* argument, void* stack_top);
+
 inline std::uint64_t read_cr4() {
     std::uint64_t v;
     asm volatile("mov %%cr4, %0" : "=r"(v));

@@ -1,7 +1,9 @@
 // Everything one physical CPU needs to run its guests, in one block instead of file-scope
 // globals: its VMX root (VMXON region, host GDT and TSS), the host state saved for the end of the
 // run, its idle method and interrupt masks, the shape of its XSAVE area, where its guests' console
-// lines go, its scheduler and the guest it has loaded. One block per CPU; Metronome runs on CPU 0.
+// lines go, its scheduler and the guest it has loaded. One block per CPU that runs guests; while
+// it runs them, its IA32_GS_BASE (and the VMCS's host GS base) points at the block's header, so
+// this_cpu() is one GS-relative load and nothing on the hot path is shared between CPUs.
 // Target only.
 #pragma once
 #include <cstddef>
@@ -27,7 +29,19 @@ struct HostSavedState {
 // One guest's console line to the output queue; false when that guest's share of it is full.
 using ConsoleSink = bool (*)(std::uint32_t guest_index, const char* guest_name, const char* line, bool complete);
 
+struct CpuBlock;
+
+// The first bytes GS addresses in root mode (vmx/hw/idle_stub.S writes idle_interrupted by its
+// offset).
+struct CpuHeader {
+    CpuBlock* self = nullptr;
+    volatile std::uint8_t idle_interrupted = 0; // the idle wake-up interrupt arrived
+};
+static_assert(offsetof(CpuHeader, self) == 0 && offsetof(CpuHeader, idle_interrupted) == 8,
+              "vmx/hw/idle_stub.S addresses these by offset from GS");
+
 struct CpuBlock {
+    CpuHeader header;
     VmxRoot root;
     InterruptMasks masks;
     Idle idle;
@@ -50,8 +64,12 @@ struct CpuBlock {
     CpuidTable linux_cpuid;         // and its Linux guests (vmx/exits/cpuid_table.hpp)
 };
 
-// The block of the CPU this code runs on.
-CpuBlock& this_cpu();
+// The block of the CPU this code runs on (only while it runs guests: run_cpu sets GS).
+inline CpuBlock& this_cpu() {
+    CpuBlock* block;
+    asm("mov %%gs:0, %0" : "=r"(block));
+    return *block;
+}
 
 // Fresh FPU/SSE/AVX state for a guest: x87 and SSE control words at their reset values.
 void init_extended_state(std::uint8_t* area);

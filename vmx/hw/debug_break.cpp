@@ -39,7 +39,7 @@ void debug_break_before_launch(const Vcpu& guest) {
     if (!g_armed.any_guest && !same_name(guest.name, g_armed.guest)) return;
     g_armed.before_launch = false; // one stop: the first entry of that guest
     metronome_debug_break(static_cast<std::uint64_t>(DebugStop::before_vm_entry), guest.vmcs_physical,
-                          reinterpret_cast<std::uint64_t>(guest.memory), guest.index);
+                          reinterpret_cast<std::uint64_t>(guest.memory), guest.guest_number);
 }
 
 } // namespace vmx::hw

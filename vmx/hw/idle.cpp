@@ -1,13 +1,13 @@
 #include "vmx/hw/idle.hpp"
 
 #include "vmx/hw/cpu.hpp"
+#include "vmx/hw/cpu_block.hpp"
 #include "vmx/hw/cpu_state.hpp"
 #include "vmx/arch/msr.hpp"
 #include "vmx/caps/mtrr.hpp"
 #include "vmx/lib/text.hpp"
 
 extern "C" void metronome_idle_interrupt();
-extern "C" volatile std::uint8_t metronome_idle_interrupted;
 
 namespace vmx::hw {
 namespace {
@@ -24,7 +24,8 @@ constexpr std::uint64_t apic_base_x2apic = 1u << 10;
 constexpr std::uint32_t leaf1_edx_mtrr = 1u << 12;
 
 // MONITOR watches this line when it is write-back memory (else another one, vmx/caps/mtrr.hpp);
-// nothing writes it, so only the wake-up interrupt ends the wait.
+// nothing writes it, so only the wake-up interrupt ends the wait (every CPU may watch the same
+// line for that reason).
 // A page of its own: an emulator may watch writes at page granularity.
 alignas(4096) volatile std::uint64_t g_monitor_line[512];
 
@@ -158,11 +159,12 @@ bool Idle::take_wake_interrupt() {
         DescriptorTablePointer ours;
         ours.limit = 256 * 16 - 1;
         ours.base = reinterpret_cast<std::uint64_t>(idt_);
-        metronome_idle_interrupted = 0;
+        volatile std::uint8_t& interrupted = this_cpu().header.idle_interrupted;
+        interrupted = 0;
         lidt(ours);
         asm volatile("sti\n\tnop\n\tcli" : : : "memory"); // STI's shadow covers the NOP only
         lidt(firmware_idt);
-        if (metronome_idle_interrupted != 0) {
+        if (interrupted != 0) {
             ++wake_interrupts_;
             taken = true;
             apic_write(apic_eoi, 0);

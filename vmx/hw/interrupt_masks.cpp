@@ -19,12 +19,15 @@ volatile std::uint32_t* apic_register(std::uint64_t base, std::uint32_t offset) 
 
 } // namespace
 
-void InterruptMasks::mask_all() {
+void InterruptMasks::mask_all(bool pic) {
     if (masked_) return;
-    pic_master_ = inb(pic_master_data);
-    pic_slave_ = inb(pic_slave_data);
-    outb(pic_master_data, 0xff);
-    outb(pic_slave_data, 0xff);
+    pic_masked_ = pic;
+    if (pic) {
+        pic_master_ = inb(pic_master_data);
+        pic_slave_ = inb(pic_slave_data);
+        outb(pic_master_data, 0xff);
+        outb(pic_slave_data, 0xff);
+    }
     // IA32_APIC_BASE: bit 11 enables the APIC, bit 10 selects x2APIC (MSR) mode.
     const std::uint64_t apic = rdmsr(msr::ia32_apic_base);
     apic_x2_ = (apic & (1u << 11)) != 0 && (apic & (1u << 10)) != 0;
@@ -47,9 +50,11 @@ void InterruptMasks::restore() {
     } else if (apic_mmio_) {
         *apic_register(apic_base_, lvt_timer_offset) = lvt_timer_;
     }
-    outb(pic_slave_data, pic_slave_);
-    outb(pic_master_data, pic_master_);
-    masked_ = false;
+    if (pic_masked_) {
+        outb(pic_slave_data, pic_slave_);
+        outb(pic_master_data, pic_master_);
+    }
+    masked_ = pic_masked_ = false;
 }
 
 // The vector alone does not say which controller delivered it; a non-specific EOI to a

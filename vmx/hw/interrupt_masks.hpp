@@ -10,12 +10,13 @@ namespace vmx::hw {
 
 class InterruptMasks {
   public:
-    void mask_all();
+    // `pic`: the 8259 PICs too (the boot CPU only: they are one pair for the whole machine).
+    void mask_all(bool pic);
     void restore();
     static void end_of_interrupt();
 
   private:
-    bool masked_ = false;
+    bool masked_ = false, pic_masked_ = false;
     std::uint8_t pic_master_ = 0, pic_slave_ = 0;
     bool apic_mmio_ = false, apic_x2_ = false;
     std::uint64_t apic_base_ = 0;

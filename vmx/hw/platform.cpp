@@ -22,7 +22,6 @@
 namespace vmx::hw {
 namespace {
 
-CpuBlock g_cpu0;
 
 // One MSR to `wanted`, unless the CPU holds that already.
 inline void load_msr(std::uint32_t index, std::uint64_t& in_cpu, std::uint64_t wanted) {
@@ -86,8 +85,6 @@ void load_extended(const CpuBlock& cpu, const std::uint8_t* area, std::uint64_t 
 }
 
 } // namespace
-
-CpuBlock& this_cpu() { return g_cpu0; }
 
 // The legacy region's FCW (offset 0) = 0x037F and MXCSR (offset 24) = 0x1F80 are the reset
 // values; with XSTATE_BV = 0 in the XSAVE header every component is loaded in its initial
@@ -218,7 +215,7 @@ void load_xcr0(std::uint64_t value) {
 
 bool console_line(const Vcpu& guest, const char* line, bool complete) {
     const hw::CpuBlock& cpu = hw::this_cpu();
-    return cpu.console == nullptr || cpu.console(guest.index, guest.name, line, complete);
+    return cpu.console == nullptr || cpu.console(guest.guest_number, guest.name, line, complete);
 }
 
 } // namespace vmx::platform

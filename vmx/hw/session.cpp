@@ -1,5 +1,7 @@
 #include "vmx/hw/session.hpp"
 
+#include <new>
+
 #include "guest/runtime/abi.hpp"
 #include "vmx/arch/x86.hpp"
 #include "vmx/exits/cpuid_table.hpp"
@@ -23,23 +25,27 @@
 #include "vmx/vmcs/preemption_timer.hpp"
 #include "vmx/arch/vmcs_field_catalogue.hpp"
 #include "vmx/vmcs/vmcs_plan.hpp"
+#include "vmx/caps/caps_read.hpp"
 
 namespace vmx::hw {
 namespace {
 
 // Everything a run needs lives here, not on the (firmware's, small) stack: the guests' Vcpus
-// and the per-CPU block (vmx/hw/cpu_block.hpp), whose scheduler and VMCS plan are there too.
+// (by position: CPU by CPU), the per-CPU runs, whose blocks (vmx/hw/cpu_block.hpp, with the
+// scheduler and VMCS plan) come from the caller's pages. Per-guest arrays are by position too.
 Vcpu g_guests[max_guests];
+CpuRun g_runs[max_cpus];
 GuestParams g_params[max_guests];
 ElfImage g_elf;                     // the image file being loaded (one at a time)
 GuestEntryState g_entry[max_guests]; // each guest's registers at its first entry
 PcPlatform g_pc[max_guests];          // the Linux guests' virtual PCs
 LinuxBootPlan g_plan;                 // the Linux guest being built (one at a time)
-// The measurement window and the books at its opening.
-MeasurementWindow g_window;
+// The books at the opening of each CPU's measurement window.
 GuestStats g_at_open[max_guests];
 WindowExits g_exits_at_open[max_guests];
-std::uint64_t g_busy_share[max_guests];  // each guest's share when all are busy (CPUID leaves)
+std::uint64_t g_busy_share[max_guests];  // each guest's share when all of its CPU's are busy (CPUID leaves)
+const GuestConfig* g_configs[max_guests]; // each position's configuration
+std::uint8_t* g_msr_bitmap = nullptr;     // one for every guest: it is only read
 
 // The report's slice timeline covers the first 50 ms of the run (README, "The report").
 constexpr std::uint64_t timeline_window_us = 50000;
@@ -107,7 +113,7 @@ bool load_image_file(const SessionSetup& s, std::size_t i, const Vcpu& ctx, cons
 // top, boot_params, the MP table and page tables; its virtual PC and its CPUID answers. boot/
 // checked the same files against the same memory; they are checked again here, so nothing
 // unchecked is copied.
-bool build_linux_guest(const SessionSetup& s, std::size_t i, Vcpu& ctx, const Cpu& cpu, Text& error) {
+bool build_linux_guest(const SessionSetup& s, std::size_t i, Vcpu& ctx, const Cpu& cpu, CpuBlock& block, Text& error) {
     const GuestConfig& gc = s.config->guests[i];
     const char* cmdline = config_text(*s.config, gc.cmdline);
     std::size_t length = 0;
@@ -117,7 +123,7 @@ bool build_linux_guest(const SessionSetup& s, std::size_t i, Vcpu& ctx, const Cp
     const CpuidResult one = cpuid(1);
     MpProcessor processor;
     processor.signature = one.eax;
-    processor.features = cpuid_lookup(this_cpu().linux_cpuid, 1, 0)[3];
+    processor.features = cpuid_lookup(block.linux_cpuid, 1, 0)[3];
     if (!g_plan.ok || !load_elf_image(ctx.memory, ctx.memory_size, s.kernel_file[i], s.kernel_file_size[i], g_elf) ||
         !write_linux_boot(ctx.memory, ctx.memory_size, g_plan, cmdline, processor)) {
         error.str("guest ").str(gc.name).str(": kernel ").str(gc.kernel).str(": ");
@@ -130,15 +136,18 @@ bool build_linux_guest(const SessionSetup& s, std::size_t i, Vcpu& ctx, const Cp
     g_pc[i] = PcPlatform{};
     g_pc[i].tsc_hz = s.tsc_hz;
     ctx.pc = &g_pc[i];
-    ctx.cpuid = &this_cpu().linux_cpuid;
+    ctx.cpuid = &block.linux_cpuid;
     return true;
 }
 
-bool build_guest(const SessionSetup& s, std::size_t i, const Cpu& cpu, Text& error) {
+// Guest i of the configuration, at `position` among the Vcpus, `local` in its CPU's schedule.
+bool build_guest(const SessionSetup& s, std::size_t i, std::size_t position, std::size_t local, const Cpu& cpu,
+                 CpuBlock& block, Text& error) {
     const GuestConfig& gc = s.config->guests[i];
-    Vcpu& ctx = g_guests[i];
+    Vcpu& ctx = g_guests[position];
     ctx = Vcpu{};
-    ctx.index = static_cast<std::uint32_t>(i);
+    ctx.index = static_cast<std::uint32_t>(local);
+    ctx.guest_number = static_cast<std::uint32_t>(i);
     ctx.name = gc.name;
     ctx.yield_on_hlt = gc.yield_on_hlt;
     ctx.memory_size = static_cast<std::uint64_t>(gc.memory_mib) << 20;
@@ -146,9 +155,9 @@ bool build_guest(const SessionSetup& s, std::size_t i, const Cpu& cpu, Text& err
     if (ctx.memory == nullptr) return false;
     ctx.own_tsc = gc.tsc == TscMode::own;
     if (gc.runs_kernel()) {
-        if (!build_linux_guest(s, i, ctx, cpu, error)) return false;
+        if (!build_linux_guest(s, i, ctx, cpu, block, error)) return false;
     } else {
-        const GuestIdentity id{ctx.index, gc.name, gc.image, gc.param, gc.tick_hz, s.tsc_hz};
+        const GuestIdentity id{ctx.guest_number, gc.name, gc.image, gc.param, gc.tick_hz, s.tsc_hz};
         const char* reason = nullptr;
         if (!prepare_guest_memory(ctx.memory, ctx.memory_size, id, &reason) ||
             (gc.image_is_builtin && !load_flat_image(ctx.memory, ctx.memory_size, s.builtin_image, s.builtin_image_size, &reason))) {
@@ -159,7 +168,7 @@ bool build_guest(const SessionSetup& s, std::size_t i, const Cpu& cpu, Text& err
         if (!gc.image_is_builtin && !load_image_file(s, i, ctx, cpu, error)) return false;
         ctx.regs.rdi = metronome::abi::start_info_gpa;
         ctx.regs.rsi = gc.param;
-        ctx.cpuid = &this_cpu().cpuid;
+        ctx.cpuid = &block.cpuid;
     }
 
     const char* reason = nullptr;
@@ -186,7 +195,7 @@ bool build_guest(const SessionSetup& s, std::size_t i, const Cpu& cpu, Text& err
     return true;
 }
 
-HostState read_host_state() {
+HostState read_host_state(const CpuBlock& block) {
     HostState h;
     h.cr0 = read_cr0();
     h.cr3 = read_cr3();
@@ -197,11 +206,11 @@ HostState read_host_state() {
     h.es = read_es();
     h.fs = read_fs();
     h.gs = read_gs();
-    h.tr = this_cpu().root.host_tr();
+    h.tr = block.root.host_tr();
     h.fs_base = rdmsr(msr::ia32_fs_base);
-    h.gs_base = rdmsr(msr::ia32_gs_base);
-    h.tr_base = this_cpu().root.host_tr_base();
-    h.gdtr_base = this_cpu().root.host_gdtr_base();
+    h.gs_base = rdmsr(msr::ia32_gs_base);  // this CPU's header (run_cpu): this_cpu() after exits
+    h.tr_base = block.root.host_tr_base();
+    h.gdtr_base = block.root.host_gdtr_base();
     h.idtr_base = sidt().base;
     h.sysenter_cs = rdmsr(msr::ia32_sysenter_cs);
     h.sysenter_esp = rdmsr(msr::ia32_sysenter_esp);
@@ -212,11 +221,13 @@ HostState read_host_state() {
     return h;
 }
 
-bool write_vmcs(const SessionSetup& s, std::size_t i, const HostState& host,
-                std::uint64_t msr_bitmap, Text& error) {
+// The VMCS of the guest at `position`, written on the CPU that will run it (its host state is
+// that CPU's).
+bool write_vmcs(const SessionSetup& s, std::size_t position, CpuBlock& block, const HostState& host, Text& error) {
+    Vcpu& ctx = g_guests[position];
+    const std::size_t i = ctx.guest_number;
     const GuestConfig& gc = s.config->guests[i];
-    Vcpu& ctx = g_guests[i];
-    VmcsPlan& plan = this_cpu().plan;
+    VmcsPlan& plan = block.plan;
     if (vmclear(ctx.vmcs_physical) != VmxStatus::ok || vmptrld(ctx.vmcs_physical) != VmxStatus::ok) {
         error.str("guest ").str(gc.name).str(": VMCLEAR/VMPTRLD of its VMCS failed");
         return false;
@@ -226,8 +237,8 @@ bool write_vmcs(const SessionSetup& s, std::size_t i, const HostState& host,
     in.controls.tsc_offsetting = gc.tsc == TscMode::own;
     in.entry = g_entry[i];
     in.eptp = ctx.eptp;
-    in.vpid = static_cast<std::uint16_t>(i + 1);
-    in.msr_bitmap = msr_bitmap;
+    in.vpid = static_cast<std::uint16_t>(i + 1);  // unique on the machine, whatever the CPU
+    in.msr_bitmap = physical(g_msr_bitmap);
     build_guest_plan(s.caps, in, host, plan);
     if (!plan.ok()) {
         error.str("guest ").str(gc.name).str(": ");
@@ -237,7 +248,7 @@ bool write_vmcs(const SessionSetup& s, std::size_t i, const HostState& host,
     for (unsigned w = 0; w < plan.count; ++w) {
         if (!vmcs::write(plan.writes[w].field, plan.writes[w].value)) {
             error.str("guest ").str(gc.name).str(": VMWRITE ").str(field_name(plan.writes[w].field)).str(" = ");
-            error.hex(plan.writes[w].value).str(" failed: ").str(vm_instruction_error_text(this_cpu().last_instruction_error));
+            error.hex(plan.writes[w].value).str(" failed: ").str(vm_instruction_error_text(block.last_instruction_error));
             return false;
         }
     }
@@ -257,15 +268,16 @@ std::uint32_t erratum_timer_limit(const SessionSetup& s) {
     return limit > 0xffffffffu ? 0xffffffffu : (limit == 0 ? 1u : static_cast<std::uint32_t>(limit));
 }
 
-void fill_schedule(const SessionSetup& s, SchedParams& params) {
+// One CPU's schedule: the global parameters and its guests' (by position).
+void fill_schedule(const SessionSetup& s, const CpuRun& run, SchedParams& params) {
     const Config& cfg = *s.config;
     params.policy = cfg.policy;
     params.on_guest_exit = cfg.on_guest_exit;
     params.duration_ticks = us_to_tsc_ticks(static_cast<std::uint64_t>(cfg.duration_ms) * 1000, s.tsc_hz);
     params.timeline_ticks = us_to_tsc_ticks(timeline_window_us, s.tsc_hz); // for the report's plot
-    for (unsigned i = 0; i < cfg.guest_count; ++i) {
-        const GuestConfig& gc = cfg.guests[i];
-        GuestParams& p = g_params[i];
+    for (std::size_t k = 0; k < run.count; ++k) {
+        const GuestConfig& gc = *g_configs[run.first + k];
+        GuestParams& p = g_params[run.first + k];
         p = GuestParams{};
         p.slice_ticks = us_to_tsc_ticks(gc.slice_us, s.tsc_hz);
         p.tick_period_ticks = gc.tick_hz == 0 ? 0 : s.tsc_hz / gc.tick_hz;
@@ -277,12 +289,81 @@ void fill_schedule(const SessionSetup& s, SchedParams& params) {
     }
 }
 
+bool same_caps(const VmxCaps& a, const VmxCaps& b) {
+    const auto* x = reinterpret_cast<const unsigned char*>(&a);
+    const auto* y = reinterpret_cast<const unsigned char*>(&b);
+    for (std::size_t k = 0; k < sizeof(VmxCaps); ++k)
+        if (x[k] != y[k]) return false;
+    return true;
+}
+
+// What the CPU's own capability MSRs say, compared with the boot CPU's (which built the plans).
+bool caps_match_boot_cpu(const SessionSetup& s) {
+    auto read = [](std::uint32_t index) { return rdmsr(index); };
+    return same_caps(read_vmx_caps(make_msr_reader(read)), s.caps);
+}
+
+// Sets up one CPU's run (on the boot CPU): its block, its pages, its scheduler and options.
+bool prepare_cpu(const SessionSetup& s, CpuRun& run, const Cpu& cpu, Text& error) {
+    void* block_pages = allocate(s, pages_for(sizeof(CpuBlock)), "a CPU block", error);
+    run.host_area = static_cast<std::uint8_t*>(allocate(s, pages_for(cpu.extended_size), "host FPU state", error));
+    run.vmxon_page = allocate(s, 1, "the VMXON region", error);
+    run.gdt_page = allocate(s, 1, "the host GDT", error);
+    run.idle_idt_page = allocate(s, 1, "the idle wake-up IDT", error);
+    if (block_pages == nullptr || run.host_area == nullptr || run.vmxon_page == nullptr || run.gdt_page == nullptr ||
+        run.idle_idt_page == nullptr) return false;
+    run.block = new (block_pages) CpuBlock();
+    run.block->header.self = run.block;
+    run.guests = &g_guests[run.first];
+    return true;
+}
+
+bool init_cpu_schedule(const SessionSetup& s, CpuRun& run, bool saves_timer, Text& error) {
+    const Config& cfg = *s.config;
+    Scheduler& scheduler = run.block->scheduler;
+    SchedParams params;
+    fill_schedule(s, run, params);
+    const InitError init = scheduler.init(params, &g_params[run.first], run.count);
+    if (init != InitError::none) {
+        error.str("CPU ").dec(run.cpu).str(": scheduler: ").str(init_error_text(init));
+        return false;
+    }
+    busy_shares_ppm(scheduler, &g_busy_share[run.first]);
+    for (std::size_t k = 0; k < run.count; ++k)
+        run.guests[k].capacity = capacity_for(scheduler, &g_configs[run.first], k, g_busy_share[run.first + k]);
+    RunOptions& options = run.options;
+    options = RunOptions{};
+    options.timer_rate = s.caps.preemption_timer_rate();
+    options.timer_limit = erratum_timer_limit(s);
+    options.timer_saved = saves_timer;
+    run.window = MeasurementWindow{};
+    run.window.measure_ticks = us_to_tsc_ticks(static_cast<std::uint64_t>(cfg.measure_ms) * 1000, s.tsc_hz);
+    run.window.at_open = &g_at_open[run.first];
+    run.window.exits_at_open = &g_exits_at_open[run.first];
+    options.window = &run.window;
+    options.console_guest = run.count; // none
+    for (std::size_t k = 0; k < run.count; ++k) {
+        if (&cfg.guests[run.guests[k].guest_number] == find_guest(cfg, cfg.console_input)) {
+            options.console_guest = k;
+            options.console_poll_ticks = us_to_tsc_ticks(console_poll_us, s.tsc_hz);
+        }
+    }
+    return true;
+}
+
+// The guests' VMCSs back out of this CPU and VMX left, after a failure inside run_cpu.
+void abandon(CpuRun& run, std::size_t written) {
+    for (std::size_t j = 0; j < written; ++j) vmclear(run.guests[j].vmcs_physical);
+    FixedText<200> ignored;
+    run.block->root.leave(ignored);
+}
+
 } // namespace
 
-bool run_session(const SessionSetup& s, SessionResult& r, Text& error) {
+bool prepare_session(const SessionSetup& s, SessionResult& r, Text& error) {
     const Config& cfg = *s.config;
     const std::size_t n = cfg.guest_count;
-    CpuBlock& cpu_block = this_cpu();
+    r = SessionResult{};
     if (n == 0 || n > max_guests) {
         error.str("no guests to run");
         return false;
@@ -303,30 +384,83 @@ bool run_session(const SessionSetup& s, SessionResult& r, Text& error) {
         if (cfg.guests[i].runs_kernel()) secondary_for_linux = gc.secondary;
     }
     const Cpu cpu = read_cpu();
-    build_cpuid_table(processor_cpuid, cpu_block.cpuid);
+    g_msr_bitmap = static_cast<std::uint8_t*>(allocate(s, 1, "the MSR bitmap", error));
+    if (g_msr_bitmap == nullptr) return false;
+    build_msr_bitmap(g_msr_bitmap);
     bool any_linux = false;
     for (std::size_t i = 0; i < n; ++i) any_linux = any_linux || cfg.guests[i].runs_kernel();
-    if (any_linux) {
-        LinuxCpuidFacts facts;
-        facts.tsc_hz = s.tsc_hz;
-        facts.rdtscp = (secondary_for_linux & proc2::enable_rdtscp) != 0;
-        facts.invpcid = (secondary_for_linux & proc2::enable_invpcid) != 0;
-        build_linux_cpuid_table(processor_cpuid, facts, cpu_block.linux_cpuid);
-    }
-    auto* msr_bitmap = static_cast<std::uint8_t*>(allocate(s, 1, "the MSR bitmap", error));
-    auto* host_area = static_cast<std::uint8_t*>(allocate(s, pages_for(cpu.extended_size), "host FPU state", error));
-    void* vmxon_page = allocate(s, 1, "the VMXON region", error);
-    void* gdt_page = allocate(s, 1, "the host GDT", error);
-    void* idle_idt_page = allocate(s, 1, "the idle wake-up IDT", error);
-    if (msr_bitmap == nullptr || host_area == nullptr || vmxon_page == nullptr || gdt_page == nullptr ||
-        idle_idt_page == nullptr) return false;
-    r.kept_page = gdt_page;
-    build_msr_bitmap(msr_bitmap);
-    for (std::size_t i = 0; i < n; ++i) {
-        if (!build_guest(s, i, cpu, error)) return false;
-    }
-    if (s.log != nullptr) s.log("guests built; entering VMX root operation");
 
+    // The CPUs in use, by number; each one's guests in configuration order.
+    std::size_t position = 0;
+    for (std::uint32_t c = 0; c < max_cpus; ++c) {
+        CpuRun* run = nullptr;
+        for (std::size_t i = 0; i < n; ++i) {
+            if (cfg.guests[i].cpu != c) continue;
+            if (run == nullptr) {
+                run = &g_runs[r.run_count++];
+                run->error[0] = '\0';
+                run->cpu = c;
+                run->first = position;
+                run->count = 0;
+                run->done = 0;
+                run->ran = run->left = false;
+                if (!prepare_cpu(s, *run, cpu, error)) return false;
+                // The CPUID answers, from the boot CPU's: the CPUs of one machine are one model.
+                build_cpuid_table(processor_cpuid, run->block->cpuid);
+                if (any_linux) {
+                    LinuxCpuidFacts facts;
+                    facts.tsc_hz = s.tsc_hz;
+                    facts.rdtscp = (secondary_for_linux & proc2::enable_rdtscp) != 0;
+                    facts.invpcid = (secondary_for_linux & proc2::enable_invpcid) != 0;
+                    build_linux_cpuid_table(processor_cpuid, facts, run->block->linux_cpuid);
+                }
+            }
+            g_configs[position] = &cfg.guests[i];
+            r.position[i] = position;
+            if (!build_guest(s, i, position, run->count, cpu, *run->block, error)) return false;
+            ++run->count;
+            ++position;
+        }
+        if (run != nullptr && !init_cpu_schedule(s, *run, saves_timer, error)) return false;
+    }
+    for (std::size_t k = 0; k < r.run_count; ++k) {
+        CpuBlock& b = *g_runs[k].block;
+        b.xsave_mask = cpu.xsave ? cpu.xsave_mask : 0;
+        b.rdtscp = cpu.rdtscp;
+        b.console = s.console;
+        b.console_input = s.console_input;
+        b.host_extended_state = g_runs[k].host_area;
+    }
+    r.guests = g_guests;
+    r.guest_count = n;
+    r.runs = g_runs;
+    r.extended_state = cpu.xsave ? "xsave" : "fxsave";
+    r.timer_limit = erratum_timer_limit(s);
+    r.prepared = true;
+    if (s.log != nullptr) s.log("guests built; entering VMX root operation");
+    return true;
+}
+
+void run_cpu(const SessionSetup& s, CpuRun& run) {
+    CpuBlock& block = *run.block;
+    Text error(run.error, sizeof run.error);
+    const bool interrupts_were_on = (read_rflags() & rflags::if_) != 0;
+    cli();
+    // this_cpu() is this block from here on (vmx/hw/cpu_block.hpp); the firmware's GS base back
+    // at the end.
+    const std::uint64_t firmware_gs_base = rdmsr(msr::ia32_gs_base);
+    wrmsr(msr::ia32_gs_base, reinterpret_cast<std::uint64_t>(&block.header));
+    auto finish = [&]() {
+        wrmsr(msr::ia32_gs_base, firmware_gs_base);
+        if (interrupts_were_on) sti();
+    };
+    block.background = run.boot_cpu ? s.background : s.background_other;
+    if (!caps_match_boot_cpu(s)) {
+        error.str("its VMX capability MSRs differ from the boot CPU's, whose plans its guests' VMCSs would be written from");
+        finish();
+        return;
+    }
+    const Cpu cpu = read_cpu();
     // XSAVE needs CR4.OSXSAVE in the host too; the firmware may not have set it.
     const std::uint64_t firmware_cr4 = read_cr4();
     std::uint64_t firmware_xcr0 = 0;
@@ -338,95 +472,54 @@ bool run_session(const SessionSetup& s, SessionResult& r, Text& error) {
         if (cpu.xsave) xsetbv0(firmware_xcr0);
         write_cr4(firmware_cr4);
     };
-    if (!cpu_block.root.enter(s.caps, vmxon_page, gdt_page, error, cfg.test_fail_vmxon)) {
+    if (!block.root.enter(s.caps, run.vmxon_page, run.gdt_page, error, s.config->test_fail_vmxon)) {
         restore_extended_control();
-        return false;
+        finish();
+        return;
     }
-    r.feature_control = cpu_block.root.feature_control_words();
-    cpu_block.xsave_mask = cpu.xsave ? cpu.xsave_mask : 0;
-    cpu_block.rdtscp = cpu.rdtscp;
-    cpu_block.console = s.console;
-    cpu_block.background = s.background;
-    cpu_block.console_input = s.console_input;
-    cpu_block.host_extended_state = host_area;
-    const HostState host = read_host_state();
-    for (std::size_t i = 0; i < n; ++i) {
-        if (!write_vmcs(s, i, host, physical(msr_bitmap), error)) {
-            for (std::size_t j = 0; j <= i; ++j) vmclear(g_guests[j].vmcs_physical);
-            cpu_block.root.leave(error);
+    run.feature_control = block.root.feature_control_words();
+    const HostState host = read_host_state(block);
+    for (std::size_t k = 0; k < run.count; ++k) {
+        if (!write_vmcs(s, run.first + k, block, host, error)) {
+            abandon(run, k + 1);
             restore_extended_control();
-            return false;
+            finish();
+            return;
         }
     }
+    if (run.boot_cpu && s.log != nullptr) s.log("running guests");
 
-    Scheduler& scheduler = cpu_block.scheduler;
-    SchedParams params;
-    fill_schedule(s, params);
-    const InitError init = scheduler.init(params, g_params, n);
-    if (init != InitError::none) {
-        error.str("scheduler: ").str(init_error_text(init));
-        for (std::size_t j = 0; j < n; ++j) vmclear(g_guests[j].vmcs_physical);
-        cpu_block.root.leave(error);
-        restore_extended_control();
-        return false;
-    }
-    busy_shares_ppm(scheduler, g_busy_share);
-    for (std::size_t i = 0; i < n; ++i) g_guests[i].capacity = capacity_for(scheduler, cfg, i, g_busy_share[i]);
-    RunOptions options;
-    options.timer_rate = s.caps.preemption_timer_rate();
-    options.timer_limit = erratum_timer_limit(s);
-    options.timer_saved = saves_timer;
-    g_window = MeasurementWindow{};
-    g_window.measure_ticks = us_to_tsc_ticks(static_cast<std::uint64_t>(cfg.measure_ms) * 1000, s.tsc_hz);
-    g_window.at_open = g_at_open;
-    g_window.exits_at_open = g_exits_at_open;
-    options.window = &g_window;
-    if (const GuestConfig* typist = find_guest(cfg, cfg.console_input); typist != nullptr) {
-        options.console_guest = static_cast<std::size_t>(typist - cfg.guests);
-        options.console_poll_ticks = us_to_tsc_ticks(console_poll_us, s.tsc_hz);
-    }
-    r.window = &g_window;
-    r.timer_limit = options.timer_limit;
-    r.extended_state = cpu.xsave ? "xsave" : "fxsave";
-    if (s.log != nullptr) s.log("running guests");
-
-    cpu_block.masks.mask_all();
-    cpu_block.idle.init(idle_idt_page);  // after mask_all: the firmware's APIC timer is saved first
-    save_host_state(cpu_block);
+    block.masks.mask_all(run.boot_cpu);
+    block.idle.init(run.idle_idt_page);  // after mask_all: the firmware's APIC timer is saved first
+    save_host_state(block);
     // Every VM exit sets the host's GDTR and IDTR limits to 0xFFFF (SDM "Loading Host Segment
     // and Descriptor-Table Registers"); the GDTR is reloaded when VMX root is left, the IDTR here.
     const DescriptorTablePointer firmware_idt = sidt();
-    cpu_block.loaded = nullptr;
-    run_guests(scheduler, g_guests, n, options);
+    block.loaded = nullptr;
+    run.ran = true;
+    run_guests(block.scheduler, run.guests, run.count, run.options);
     // The last guest's state goes back into its area before the host's comes back.
-    restore_host_state(cpu_block, cpu_block.loaded);
+    restore_host_state(block, block.loaded);
     lidt(firmware_idt);
-    cpu_block.masks.restore();
-    cpu_block.idle.finish();
-    r.idle_method = cpu_block.idle.description();
-    if (s.log != nullptr) {
-        FixedText<160> line;
-        line.str("idle: ").dec(cpu_block.idle.sleeps()).str(" mwait sleeps, ").dec(cpu_block.idle.wake_interrupts()).str(" wake-up interrupts taken");
-        line.str(", monitor line ").hex(cpu_block.idle.monitor_line()).str(", IA32_MTRR_DEF_TYPE ").hex(cpu_block.idle.mtrr_default_type());
-        s.log(line.c_str());
-    }
-
-    for (std::size_t i = 0; i < n; ++i) vmclear(g_guests[i].vmcs_physical);
-    const bool left = cpu_block.root.leave(error);
+    block.masks.restore();
+    block.idle.finish();
+    run.idle_method = block.idle.description();
+    run.idle_sleeps = block.idle.sleeps();
+    run.idle_wakes = block.idle.wake_interrupts();
+    for (std::size_t k = 0; k < run.count; ++k) vmclear(run.guests[k].vmcs_physical);
+    run.left = block.root.leave(error);
     restore_extended_control();
+    run.vmx_failed_accesses = block.failed_accesses;
+    finish();
+}
 
-    r.ran = true;
-    r.scheduler = &scheduler;
-    r.guests = g_guests;
-    r.guest_count = n;
-    r.vmx_failed_accesses = cpu_block.failed_accesses;
-    for (std::size_t i = 0; i < n; ++i) {
-        const Vcpu& ctx = g_guests[i];
+void finish_session(SessionResult& r) {
+    for (std::size_t p = 0; p < r.guest_count; ++p) {
+        const Vcpu& ctx = g_guests[p];
         constexpr std::uint64_t info = metronome::abi::start_info_gpa;
-        r.progress[i] = read_guest_u64(ctx.memory, ctx.memory_size, info + offsetof(metronome::abi::StartInfo, progress));
-        r.ticks_seen[i] = read_guest_u64(ctx.memory, ctx.memory_size, info + offsetof(metronome::abi::StartInfo, ticks_seen));
+        r.progress[ctx.guest_number] = read_guest_u64(ctx.memory, ctx.memory_size, info + offsetof(metronome::abi::StartInfo, progress));
+        r.ticks_seen[ctx.guest_number] = read_guest_u64(ctx.memory, ctx.memory_size, info + offsetof(metronome::abi::StartInfo, ticks_seen));
     }
-    return left;
 }
 
 } // namespace vmx::hw

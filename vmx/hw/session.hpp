@@ -1,9 +1,10 @@
-// One run of Metronome on the real processor, from VMXON to VMXOFF: builds every guest (memory,
-// EPT, VMCS from the encoder's plan), masks the firmware's interrupts, runs the schedule, and
-// restores everything the firmware had. Memory comes from the caller (boot/ asks UEFI).
-// Called with the firmware's TPL raised to HIGH_LEVEL (interrupts off); returns with every
-// piece of processor state as it found it, except IA32_FEATURE_CONTROL, which stays locked if
-// Metronome locked it (the lock cannot be undone until reset).
+// One run of Metronome on the real processors, from VMXON to VMXOFF on each CPU that has guests:
+// builds every guest (memory, EPT, VMCS from the encoder's plan), masks the firmware's
+// interrupts, runs each CPU's schedule, and restores everything the firmware had. Memory comes
+// from the caller (boot/ asks UEFI), and so does starting the other CPUs (MP services).
+// Each CPU's part runs with its interrupts off and returns with every piece of its state as it
+// found it, except IA32_FEATURE_CONTROL, which stays locked if Metronome locked it (the lock
+// cannot be undone until reset).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -18,14 +19,15 @@
 
 namespace vmx::hw {
 
-// What run_session asks its PageSource for: five allocations for the CPU (the MSR bitmap, the
-// host's FPU area, the VMXON region, the host GDT, the idle wake-up IDT) and four per guest (its
-// memory, its EPT tables, its VMCS, its FPU area). A caller that keeps a table of what it handed
-// out sizes it from this.
-inline constexpr std::size_t session_allocations_shared = 5;
+// What prepare_session asks its PageSource for: one allocation for the session (the MSR bitmap),
+// five per CPU in use (its CPU block, the host's FPU area, the VMXON region, the host GDT, the idle
+// wake-up IDT) and four per guest (its memory, its EPT tables, its VMCS, its FPU area). A caller
+// that keeps a table of what it handed out sizes it from this.
+inline constexpr std::size_t session_allocations_shared = 1;
+inline constexpr std::size_t session_allocations_per_cpu = 5;
 inline constexpr std::size_t session_allocations_per_guest = 4;
-inline constexpr std::size_t max_session_allocations =
-    session_allocations_shared + session_allocations_per_guest * max_guests;
+inline constexpr std::size_t max_session_allocations = session_allocations_shared +
+    session_allocations_per_cpu * max_cpus + session_allocations_per_guest * max_guests;
 
 struct PageSource {
     // Zeroed, 4 KiB-aligned, identity-mapped pages; nullptr when memory is exhausted.
@@ -56,29 +58,63 @@ struct SessionSetup {
     // Bounded, non-blocking work done before every VM entry and while idling (console output);
     // true when a byte for the console_input guest is waiting (an idle ends for it).
     bool (*background)() = nullptr;
+    // The same for the other CPUs (they do not send the console queue: the boot CPU does); may be
+    // null.
+    bool (*background_other)() = nullptr;
     // The next byte typed for the console_input guest, or -1; null when there is none.
     int (*console_input)() = nullptr;
 };
 
-struct SessionResult {
-    bool ran = false;
-    Scheduler* scheduler = nullptr;
+// One processor's part of a session: its guests (contiguous among the session's Vcpus, in the
+// order of the configuration), its CPU block and pages, and what its run came to. Everything is
+// allocated by prepare_session on the boot CPU (the firmware's memory services are the boot CPU's
+// alone); run_cpu then runs on the processor itself and touches nothing of the other CPUs'.
+struct CpuRun {
+    std::uint32_t cpu = 0;             // the firmware's number of the processor (the `cpu` key)
+    CpuBlock* block = nullptr;
     Vcpu* guests = nullptr;
-    std::size_t guest_count = 0;
-    std::uint64_t progress[max_guests] = {};
-    std::uint64_t ticks_seen[max_guests] = {};
-    std::uint64_t vmx_failed_accesses = 0;
+    std::size_t first = 0, count = 0;  // its guests are the session's Vcpus first..first+count-1
+    void* vmxon_page = nullptr;
+    void* gdt_page = nullptr;          // the caller must not free it: TR names its TSS after VMXOFF
+    void* idle_idt_page = nullptr;
+    std::uint8_t* host_area = nullptr;
+    bool boot_cpu = false;             // the PIC and the console queue are this CPU's
+    RunOptions options{};
+    MeasurementWindow window{};
+    // What the run came to.
+    bool ran = false;                  // VMX was entered and the schedule ran
+    bool left = false;                 // and VMX operation was left without an error
     const char* feature_control = "";
-    const char* extended_state = "";  // "xsave" or "fxsave"
     const char* idle_method = "pause loop polling the TSC";
-    std::uint32_t timer_limit = 0xffffffffu;
-    const MeasurementWindow* window = nullptr; // the measurement window (measure_ms), if any
-    // A page the caller must not free: TR still names the TSS in it after VMXOFF.
-    const void* kept_page = nullptr;
+    std::uint64_t idle_sleeps = 0, idle_wakes = 0;
+    std::uint64_t vmx_failed_accesses = 0;
+    char error[700] = {};              // why it did not run, or what failed at the end ("": nothing)
+    volatile std::uint32_t done = 0;   // set last by the processor itself, after run_cpu
 };
 
-// False (and `error` says why, in words) if the guests could not be built or VMX could not be
-// entered; in that case nothing ran and the machine is as it was.
-bool run_session(const SessionSetup& setup, SessionResult& result, Text& error);
+struct SessionResult {
+    bool prepared = false;             // every guest was built; the CPUs may run
+    Vcpu* guests = nullptr;            // by position: CPU by CPU, each CPU's in configuration order
+    std::size_t guest_count = 0;
+    std::size_t position[max_guests] = {}; // configuration index -> position among the Vcpus
+    CpuRun* runs = nullptr;            // one per CPU that has guests, by CPU number
+    std::size_t run_count = 0;
+    // Per guest, by configuration index, from its start-info page (finish_session).
+    std::uint64_t progress[max_guests] = {};
+    std::uint64_t ticks_seen[max_guests] = {};
+    const char* extended_state = "";  // "xsave" or "fxsave"
+    std::uint32_t timer_limit = 0xffffffffu;
+};
+
+// On the boot CPU, before any CPU enters VMX: builds every guest (memory, EPT, image or kernel) and
+// every CPU's block and pages, and initialises each CPU's scheduler. False (and `error` says why,
+// in words) when something could not be built: nothing has touched VMX then.
+bool prepare_session(const SessionSetup& setup, SessionResult& result, Text& error);
+// On processor run.cpu, with its interrupts off: VMXON, its guests' VMCSs, its schedule, VMXOFF.
+// Leaves the processor's state as it found it (IA32_FEATURE_CONTROL stays locked if it locked it);
+// run.ran, run.left and run.error say how it went (the caller sets run.done after it).
+void run_cpu(const SessionSetup& setup, CpuRun& run);
+// After every CPU is done: what the guests wrote into their start-info pages.
+void finish_session(SessionResult& result);
 
 } // namespace vmx::hw

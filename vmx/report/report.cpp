@@ -49,26 +49,73 @@ void root_ticks_json(Text& out, const GuestCounters& c) {
     out.str("},\"first_entry_tsc\":").dec(c.first_entry_tsc);
 }
 
-bool window_open(const ReportInput& in) { return in.window != nullptr && in.window->opened; }
+// The run's CPUs: those of the input, or the one CPU the single-CPU fields describe.
+struct Cpus {
+    ReportCpu single;
+    const ReportCpu* at = nullptr;
+    std::size_t count = 0;
+};
+
+Cpus cpus_of(const ReportInput& in) {
+    Cpus c;
+    if (in.cpu_count != 0) {
+        c.at = in.cpus;
+        c.count = in.cpu_count;
+        return c;
+    }
+    c.single.scheduler = in.scheduler;
+    c.single.window = in.window;
+    c.single.idle_method = in.idle_method;
+    c.single.feature_control = in.feature_control;
+    c.single.ran = true;
+    c.single.count = in.guest_count;
+    c.at = &c.single;
+    c.count = 1;
+    return c;
+}
+
+// Where guest i (of the configuration) is: its CPU, its number in that CPU's schedule, its Vcpu.
+struct Where {
+    const ReportCpu* cpu = nullptr;
+    std::size_t local = 0;
+    const Vcpu* vcpu = nullptr;
+};
+
+Where where(const ReportInput& in, const Cpus& cpus, std::size_t i) {
+    const std::size_t position = in.position != nullptr ? in.position[i] : i;
+    Where w;
+    w.vcpu = &in.guests[position];
+    for (std::size_t c = 0; c < cpus.count; ++c) {
+        const ReportCpu& cpu = cpus.at[c];
+        if (position >= cpu.first && position < cpu.first + cpu.count) {
+            w.cpu = &cpu;
+            w.local = position - cpu.first;
+        }
+    }
+    return w;
+}
+
+bool window_open(const ReportCpu& cpu) { return cpu.window != nullptr && cpu.window->opened; }
 
 // The guest's books inside the measurement window, or null.
-void guest_window_json(const ReportInput& in, std::size_t i, Text& out) {
+void guest_window_json(const Where& w, Text& out) {
     out.str(",\"window\":");
-    if (!window_open(in)) {
+    if (!window_open(*w.cpu)) {
         out.str("null");
         return;
     }
-    const GuestStats& end = in.scheduler->guest_stats(i);
-    const GuestStats& start = in.window->at_open[i];
-    const std::uint64_t length = in.window->length();
+    const MeasurementWindow& window = *w.cpu->window;
+    const GuestStats& end = w.cpu->scheduler->guest_stats(w.local);
+    const GuestStats& start = window.at_open[w.local];
+    const std::uint64_t length = window.length();
     out.str("{\"allotted_ticks\":").dec(end.allotted - start.allotted).str(",\"ran_ticks\":").dec(end.ran - start.ran);
     out.str(",\"halted_ticks\":").dec(end.halted - start.halted).str(",\"hypervisor_ticks\":").dec(end.hypervisor - start.hypervisor);
     out.str(",\"share_ppm\":").dec(ratio_ppm(end.ran - start.ran, length));
     out.str(",\"allotted_ppm\":").dec(ratio_ppm(end.allotted - start.allotted, length));
     out.str(",\"ticks_due\":").dec(end.ticks_due - start.ticks_due).str(",\"ticks_injected\":").dec(end.ticks_injected - start.ticks_injected);
-    if (in.window->exits_at_open != nullptr) {
+    if (window.exits_at_open != nullptr) {
         out.chr(',');
-        exits_json(out, in.guests[i].counters, &in.window->exits_at_open[i]);
+        exits_json(out, w.vcpu->counters, &window.exits_at_open[w.local]);
     }
     out.chr('}');
 }
@@ -93,12 +140,14 @@ void linux_json(const Vcpu& ctx, Text& out) {
     out.chr('}');
 }
 
-void guest_json(const ReportInput& in, std::size_t i, Text& out) {
+void guest_json(const ReportInput& in, const Where& w, std::size_t i, Text& out) {
     const GuestConfig& gc = in.config->guests[i];
-    const GuestStats& st = in.scheduler->guest_stats(i);
-    const Vcpu& ctx = in.guests[i];
-    const std::uint64_t slice_ticks = in.scheduler->guest_params(i).slice_ticks;
+    const Scheduler& scheduler = *w.cpu->scheduler;
+    const GuestStats& st = scheduler.guest_stats(w.local);
+    const Vcpu& ctx = *w.vcpu;
+    const std::uint64_t slice_ticks = scheduler.guest_params(w.local).slice_ticks;
     out.str("{\"name\":").json_string(gc.name).str(",\"image\":").json_string(gc.image);
+    out.str(",\"cpu\":").dec(w.cpu->cpu);
     out.str(",\"state\":").json_string(guest_state_name(st.activity));
     out.str(",\"exit_reason\":");
     if (ctx.stop.reason == StopReason::none) {
@@ -119,8 +168,8 @@ void guest_json(const ReportInput& in, std::size_t i, Text& out) {
     out.str(",\"halted_wall_ticks\":");
     if (st.halted_observable) out.dec(st.halted_wall); else out.str("null");
     out.str(",\"hypervisor_ticks\":").dec(st.hypervisor);
-    out.str(",\"share_ppm\":").dec(in.scheduler->share_ppm(i));
-    out.str(",\"allotted_ppm\":").dec(in.scheduler->allotted_ppm(i));
+    out.str(",\"share_ppm\":").dec(scheduler.share_ppm(w.local));
+    out.str(",\"allotted_ppm\":").dec(scheduler.allotted_ppm(w.local));
     out.str(",\"progress\":").dec(in.progress != nullptr ? in.progress[i] : 0);
     out.str(",\"ticks_seen\":").dec(in.ticks_seen != nullptr ? in.ticks_seen[i] : 0);
     out.chr(',');
@@ -155,7 +204,7 @@ void guest_json(const ReportInput& in, std::size_t i, Text& out) {
         out.json_string(line);
     }
     out.chr(']');
-    guest_window_json(in, i, out);
+    guest_window_json(w, out);
     linux_json(ctx, out);
     out.chr('}');
 }
@@ -186,30 +235,41 @@ const char* guest_state_name(Activity activity) {
     return "unknown";
 }
 
-void write_report_table(const ReportInput& in, Text& out) {
-    const RunStats& run = in.scheduler->run_stats();
-    out.str("Run: ").fixed(tsc_ticks_to_us(run.length(), in.tsc_hz), 0).str(" us (").dec(run.length());
-    out.str(" TSC ticks at ").dec(in.tsc_hz).str(" Hz), policy ").str(policy_name(in.config->policy));
-    out.str(", idle ").fixed(tsc_ticks_to_us(run.idle, in.tsc_hz), 0).str(" us, switching ");
-    out.fixed(tsc_ticks_to_us(run.switching, in.tsc_hz), 0).str(" us\n");
-    if (window_open(in)) {
-        out.str("Measured: the last ").dec(tsc_ticks_to_us(in.window->length(), in.tsc_hz)).str(" us, from ");
-        out.dec(tsc_ticks_to_us(in.window->start - run.start, in.tsc_hz)).str(" us, when every guest was ready (share% is of that window)\n");
+namespace {
+
+// One CPU's part of the table: its run line and its guests.
+void cpu_table(const ReportInput& in, const Cpus& cpus, const ReportCpu& cpu, Text& out) {
+    const RunStats& run = cpu.scheduler->run_stats();
+    if (cpus.count > 1) out.str("CPU ").dec(cpu.cpu).str(": ");
+    if (!cpu.ran) {
+        out.str("did not run: ").str(cpu.error).chr('\n');
+    } else {
+        out.str("Run: ").fixed(tsc_ticks_to_us(run.length(), in.tsc_hz), 0).str(" us (").dec(run.length());
+        out.str(" TSC ticks at ").dec(in.tsc_hz).str(" Hz), policy ").str(policy_name(in.config->policy));
+        out.str(", idle ").fixed(tsc_ticks_to_us(run.idle, in.tsc_hz), 0).str(" us, switching ");
+        out.fixed(tsc_ticks_to_us(run.switching, in.tsc_hz), 0).str(" us\n");
+    }
+    const bool open = window_open(cpu);
+    if (open) {
+        out.str("Measured: the last ").dec(tsc_ticks_to_us(cpu.window->length(), in.tsc_hz)).str(" us, from ");
+        out.dec(tsc_ticks_to_us(cpu.window->start - run.start, in.tsc_hz)).str(" us, when every guest was ready (share% is of that window)\n");
     }
     out.str("guest").pad_to(12).str("image").pad_to(22).str("state").pad_to(30).str("share%").pad_to(38);
     out.str("slices").pad_to(46).str("ran ms").pad_to(56).str("halted ms").pad_to(67).str("hv ms").pad_to(76);
     out.str("exits").pad_to(86).str("progress").pad_to(100).str("reason\n");
     for (std::size_t i = 0; i < in.guest_count; ++i) {
+        const Where w = where(in, cpus, i);
+        if (w.cpu != &cpu) continue;
         const GuestConfig& gc = in.config->guests[i];
-        const GuestStats& st = in.scheduler->guest_stats(i);
-        const Vcpu& ctx = in.guests[i];
+        const GuestStats& st = cpu.scheduler->guest_stats(w.local);
+        const Vcpu& ctx = *w.vcpu;
         std::uint64_t exits = ctx.counters.exits_other;
         for (std::uint64_t e : ctx.counters.exits) exits += e;
         out.str(gc.name).pad_to(12).str(gc.image).pad_to(22).str(guest_state_name(st.activity)).pad_to(30);
-        if (window_open(in)) {
-            percent(out, ratio_ppm(st.ran - in.window->at_open[i].ran, in.window->length()));
+        if (open) {
+            percent(out, ratio_ppm(st.ran - cpu.window->at_open[w.local].ran, cpu.window->length()));
         } else {
-            percent(out, in.scheduler->share_ppm(i));
+            percent(out, cpu.scheduler->share_ppm(w.local));
         }
         out.pad_to(38).dec(st.slice.count).pad_to(46);
         out.fixed(tsc_ticks_to_us(st.ran, in.tsc_hz) / 10, 2).pad_to(56);
@@ -220,40 +280,77 @@ void write_report_table(const ReportInput& in, Text& out) {
     }
 }
 
-void write_report_json(const ReportInput& in, Text& out) {
-    const RunStats& run = in.scheduler->run_stats();
-    out.str("{\"version\":1,\"config\":");
-    format_config(*in.config, out);
-    out.str(",\"tsc_hz\":").dec(in.tsc_hz).str(",\"tsc_source\":").json_string(in.tsc_configured ? "configured" : "calibrated");
-    out.str(",\"duration_ticks\":").dec(run.length());
+// A CPU's run: its length, idle and switching, whether its books add up, its window.
+void cpu_run_json(const ReportInput& in, const ReportCpu& cpu, Text& out) {
+    const RunStats& run = cpu.scheduler->run_stats();
+    out.str("\"duration_ticks\":").dec(run.length());
     out.str(",\"duration_us\":").dec(tsc_ticks_to_us(run.length(), in.tsc_hz));
     out.str(",\"idle_ticks\":").dec(run.idle).str(",\"switching_ticks\":").dec(run.switching);
     out.str(",\"idle_on_behalf_ticks\":").dec(run.idle_on_behalf);
     out.str(",\"protocol_errors\":").dec(run.protocol_errors);
-    out.str(",\"totals_add_up\":").str(in.scheduler->totals_add_up(0) ? "true" : "false");
+    out.str(",\"totals_add_up\":").str(cpu.scheduler->totals_add_up(0) ? "true" : "false");
     out.str(",\"window\":");
-    if (window_open(in)) {
-        const RunStats& a = in.window->run_at_open;
-        out.str("{\"start_ticks\":").dec(in.window->start - run.start).str(",\"length_ticks\":").dec(in.window->length());
-        out.str(",\"length_us\":").dec(tsc_ticks_to_us(in.window->length(), in.tsc_hz));
+    if (window_open(cpu)) {
+        const MeasurementWindow& window = *cpu.window;
+        const RunStats& a = window.run_at_open;
+        out.str("{\"start_ticks\":").dec(window.start - run.start).str(",\"length_ticks\":").dec(window.length());
+        out.str(",\"length_us\":").dec(tsc_ticks_to_us(window.length(), in.tsc_hz));
         out.str(",\"idle_ticks\":").dec(run.idle - a.idle).str(",\"switching_ticks\":").dec(run.switching - a.switching).chr('}');
     } else {
-        out.str(in.window != nullptr && in.window->measure_ticks != 0 ? "{\"opened\":false}" : "null");
+        out.str(cpu.window != nullptr && cpu.window->measure_ticks != 0 ? "{\"opened\":false}" : "null");
     }
+}
+
+} // namespace
+
+void write_report_table(const ReportInput& in, Text& out) {
+    const Cpus cpus = cpus_of(in);
+    for (std::size_t c = 0; c < cpus.count; ++c) cpu_table(in, cpus, cpus.at[c], out);
+}
+
+void write_report_json(const ReportInput& in, Text& out) {
+    const Cpus cpus = cpus_of(in);
+    const ReportCpu& first = cpus.at[0];
+    out.str("{\"version\":1,\"config\":");
+    format_config(*in.config, out);
+    out.str(",\"tsc_hz\":").dec(in.tsc_hz).str(",\"tsc_source\":").json_string(in.tsc_configured ? "configured" : "calibrated");
+    // The run's own fields are its first CPU's (a one-CPU run's); "cpus" has every CPU's.
+    out.chr(',');
+    cpu_run_json(in, first, out);
     out.str(",\"platform\":{\"cpu\":").json_string(in.platform);
     out.str(",\"preemption_timer_rate\":").dec(in.timer_rate);
     out.str(",\"extended_state\":").json_string(in.extended_state);
-    out.str(",\"idle_method\":").json_string(in.idle_method);
-    out.str(",\"feature_control\":").json_string(in.feature_control);
+    out.str(",\"idle_method\":").json_string(first.idle_method);
+    out.str(",\"feature_control\":").json_string(first.feature_control);
     out.str(",\"fallbacks\":");
     write_fallbacks_json(in.capabilities, out);
-    out.str("},\"guests\":[");
+    out.str("},\"cpus\":[");
+    for (std::size_t c = 0; c < cpus.count; ++c) {
+        const ReportCpu& cpu = cpus.at[c];
+        out.str(c == 0 ? "{" : ",{").str("\"cpu\":").dec(cpu.cpu).str(",\"apic_id\":").dec(cpu.apic_id);
+        out.str(",\"ran\":").str(cpu.ran ? "true" : "false").str(",\"error\":");
+        if (cpu.error[0] == '\0') out.str("null"); else out.json_string(cpu.error);
+        out.str(",\"guests\":[");
+        for (std::size_t i = 0, listed = 0; i < in.guest_count; ++i) {
+            if (where(in, cpus, i).cpu != &cpu) continue;
+            if (listed++ != 0) out.chr(',');
+            out.json_string(in.config->guests[i].name);
+        }
+        out.str("],");
+        cpu_run_json(in, cpu, out);
+        out.str(",\"idle_method\":").json_string(cpu.idle_method);
+        out.str(",\"feature_control\":").json_string(cpu.feature_control);
+        // The first CPU's timeline is the run's (below).
+        if (c != 0) timeline_json(cpu.scheduler->timeline(), out);
+        out.chr('}');
+    }
+    out.str("],\"guests\":[");
     for (std::size_t i = 0; i < in.guest_count; ++i) {
         if (i != 0) out.chr(',');
-        guest_json(in, i, out);
+        guest_json(in, where(in, cpus, i), i, out);
     }
     out.chr(']');
-    timeline_json(in.scheduler->timeline(), out);
+    timeline_json(first.scheduler->timeline(), out);
     out.chr('}');
 }
 

@@ -149,7 +149,8 @@ struct PcPlatform; // vmx/devices/pc.hpp
 struct Vcpu {
     GuestRegisters regs{};          // first: vm_entry.S addresses it by offset
     std::uint64_t host_rsp = 0;     // the HOST_RSP its VMCS holds (vm_entry.S writes it on change)
-    std::uint32_t index = 0;
+    std::uint32_t index = 0;        // in its CPU's schedule (the scheduler's guest number)
+    std::uint32_t guest_number = 0; // in the configuration (the console queue, the report)
     const char* name = "";
     std::uint8_t* memory = nullptr; // host pointer to guest-physical 0
     std::uint64_t memory_size = 0;

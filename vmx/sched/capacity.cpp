@@ -79,9 +79,18 @@ void busy_shares_ppm(const Scheduler& s, std::uint64_t* out) {
 
 GuestCapacity capacity_for(const Scheduler& scheduler, const Config& config, std::size_t g,
                            std::uint64_t busy_share_ppm) {
+    const GuestConfig* guests[max_guests];
+    const std::size_t n = scheduler.guest_count() < config.guest_count ? scheduler.guest_count() : config.guest_count;
+    if (g >= n) return GuestCapacity{};
+    for (std::size_t h = 0; h < n; ++h) guests[h] = &config.guests[h];
+    return capacity_for(scheduler, guests, g, busy_share_ppm);
+}
+
+GuestCapacity capacity_for(const Scheduler& scheduler, const GuestConfig* const* guests, std::size_t g,
+                           std::uint64_t busy_share_ppm) {
     GuestCapacity c;
-    if (g >= scheduler.guest_count() || g >= config.guest_count) return c;
-    const GuestConfig& gc = config.guests[g];
+    if (g >= scheduler.guest_count()) return c;
+    const GuestConfig& gc = *guests[g];
     const Policy policy = scheduler.params().policy;
     c.policy = policy_code(policy);
     if (gc.yield_on_hlt) c.flags |= capacity_flag::hlt_yields;
@@ -93,8 +102,8 @@ GuestCapacity capacity_for(const Scheduler& scheduler, const Config& config, std
     c.slice_ticks = scheduler.guest_params(g).slice_ticks;
     if (policy == Policy::fixed) {
         std::uint64_t frame_us = 0;
-        for (std::size_t h = 0; h < scheduler.guest_count() && h < config.guest_count; ++h) {
-            frame_us += config.guests[h].slice_us;
+        for (std::size_t h = 0; h < scheduler.guest_count(); ++h) {
+            frame_us += guests[h]->slice_us;
             c.frame_ticks += scheduler.guest_params(h).slice_ticks;
         }
         c.frame_us = clamp_u32(frame_us);

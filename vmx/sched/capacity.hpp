@@ -38,8 +38,12 @@ inline constexpr std::uint32_t work_conserving = 1u << 2; // idle time goes to o
 // `out` gets scheduler.guest_count() values.
 void busy_shares_ppm(const Scheduler& scheduler, std::uint64_t* out);
 
-// Guest g's capacity under `config` as `scheduler` will run it, with its busy share from
-// busy_shares_ppm. `scheduler.guest_params(g)` gives the lengths in TSC ticks.
+// Guest g's capacity as `scheduler` (its CPU's) will run it, with its busy share from
+// busy_shares_ppm; `guests[h]` is the configuration of the scheduler's guest h.
+// `scheduler.guest_params(g)` gives the lengths in TSC ticks.
+GuestCapacity capacity_for(const Scheduler& scheduler, const GuestConfig* const* guests, std::size_t g,
+                           std::uint64_t busy_share_ppm);
+// The same where the scheduler runs every guest of `config`, in its order (one CPU).
 GuestCapacity capacity_for(const Scheduler& scheduler, const Config& config, std::size_t g,
                            std::uint64_t busy_share_ppm);
 
