@@ -44,6 +44,12 @@ CASES = {
     "mixed": (scenarios.linux_config("fixed", 1, [("busy", "spin"), ("idle", "idle")]) +
               "[guest x]\nimage = spin\n[guest y]\nimage = spin\n",
               {g: (25, 0.5) for g in ("busy", "idle", "x", "y")}, ()),
+    # Two CPUs (Bochs count=2): a kernel and a spinner on each, each CPU its own `fixed` frame of
+    # two slots; the window opens on each CPU when its kernel is ready.
+    "two-cpus": (scenarios.linux_config("fixed", 1, [("busy", "spin")]) + "cpu = 0\n" +
+                 scenarios.linux_guest("idle", "idle") + "cpu = 1\n" +
+                 "[guest x]\nimage = spin\n[guest y]\nimage = spin\ncpu = 1\n",
+                 {g: (50, 0.5) for g in ("busy", "x", "idle", "y")}, ()),
     # The window only bounds the run here; it is long because Bochs' UART, fed from the tool's
     # pseudo-terminal, may take a few hundred ms of TSC time to pass the second command on.
     "console": ("duration_ms = 60000\nmeasure_ms = 2500\npolicy = shared\nyield_on_hlt = 1\n"

@@ -19,9 +19,11 @@ def parse(lines):
 
 
 def totals_problems(report):
-    """Every way the books fail to balance, in words; empty when they do."""
+    """Every way the books fail to balance, in words; empty when they do. Per CPU: each CPU's
+    guests' allotted time, its idle and its switching make its run length (`cpus`; a report
+    without it is one CPU's, its own fields)."""
     problems = []
-    allotted = 0
+    allotted = {}
     for g in report["guests"]:
         halted = g["halted_ticks"] or 0
         parts = g["ran_ticks"] + halted + g["hypervisor_ticks"]
@@ -30,15 +32,19 @@ def totals_problems(report):
                             f"+ halted {halted} + hypervisor {g['hypervisor_ticks']} = {parts}")
         if g["halted_ticks"] is None and g["halted_observable"]:
             problems.append(f"{g['name']}: halted time observable but reported null")
-        allotted += g["allotted_ticks"]
-    total = allotted + report["idle_ticks"] + report["switching_ticks"]
-    if total != report["duration_ticks"]:
-        problems.append(f"sum of allotted {allotted} + idle {report['idle_ticks']} + switching "
-                        f"{report['switching_ticks']} = {total} != run length {report['duration_ticks']}")
-    if not report.get("totals_add_up", False):
-        problems.append("the hypervisor itself says its totals do not add up")
-    if report.get("protocol_errors", 0) != 0:
-        problems.append(f"{report['protocol_errors']} scheduler protocol errors")
+        allotted[g.get("cpu", 0)] = allotted.get(g.get("cpu", 0), 0) + g["allotted_ticks"]
+    cpus = report.get("cpus") or [dict(report, cpu=0)]
+    for c in cpus:
+        where = f"CPU {c['cpu']}: " if len(cpus) > 1 else ""
+        mine = allotted.get(c["cpu"], 0)
+        total = mine + c["idle_ticks"] + c["switching_ticks"]
+        if total != c["duration_ticks"]:
+            problems.append(f"{where}sum of allotted {mine} + idle {c['idle_ticks']} + switching "
+                            f"{c['switching_ticks']} = {total} != run length {c['duration_ticks']}")
+        if not c.get("totals_add_up", False):
+            problems.append(f"{where}the hypervisor itself says its totals do not add up")
+        if c.get("protocol_errors", 0) != 0:
+            problems.append(f"{where}{c['protocol_errors']} scheduler protocol errors")
     return problems
 
 
