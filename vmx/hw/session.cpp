@@ -5,8 +5,9 @@
 #include "guest/runtime/abi.hpp"
 #include "vmx/arch/x86.hpp"
 #include "vmx/exits/cpuid_table.hpp"
+#include "vmx/hw/cpu.hpp"
 #include "vmx/hw/cpu_block.hpp"
-#include "vmx/vmcs/vmcs_access.hpp"
+#include "vmx/hw/host_features.hpp"
 
 #include "vmx/sched/capacity.hpp"
 #include "vmx/guest/elf_image.hpp"
@@ -15,17 +16,8 @@
 #include "vmx/guest/guest_layout.hpp"
 #include "vmx/guest/linux_boot.hpp"
 #include "vmx/devices/pc.hpp"
-#include "vmx/hw/cpu.hpp"
-#include "vmx/hw/cpu_state.hpp"
-#include "vmx/hw/interrupt_masks.hpp"
-#include "vmx/hw/vmx_instructions.hpp"
-#include "vmx/hw/vmx_root.hpp"
-#include "vmx/arch/msr.hpp"
 #include "vmx/vmcs/msr_bitmap.hpp"
 #include "vmx/vmcs/preemption_timer.hpp"
-#include "vmx/arch/vmcs_field_catalogue.hpp"
-#include "vmx/vmcs/vmcs_plan.hpp"
-#include "vmx/caps/caps_read.hpp"
 
 namespace vmx::hw {
 namespace {
@@ -52,31 +44,6 @@ constexpr std::uint64_t timeline_window_us = 50000;
 // With console_input: COM1 is looked at (and queued output sent) at least this often, 1 ms: a
 // key's echo comes back within a millisecond or two of TSC time, as from a real serial console.
 constexpr std::uint64_t console_poll_us = 1000;
-// XCR0 components the hypervisor switches: x87, SSE, AVX and the three AVX-512 components.
-// Others (MPX, PKRU, AMX) stay disabled in guests.
-constexpr std::uint64_t switched_xcr0 = xcr0::x87 | xcr0::sse | xcr0::avx | xcr0::avx512;
-
-struct Cpu {
-    bool xsave = false, rdtscp = false, nx = false;
-    std::uint64_t xsave_mask = 0;
-    std::size_t extended_size = 512;
-};
-
-Cpu read_cpu() {
-    Cpu c;
-    const CpuidResult one = cpuid(1);
-    c.xsave = (one.ecx & cpuid_bit::xsave) != 0;
-    const CpuidResult ext = cpuid(0x80000001u);
-    c.rdtscp = (ext.edx & cpuid_bit::rdtscp) != 0;
-    c.nx = (ext.edx & cpuid_bit::nx) != 0;
-    if (c.xsave) {
-        const CpuidResult d = cpuid(0xd, 0);
-        c.xsave_mask = ((static_cast<std::uint64_t>(d.edx) << 32) | d.eax) & switched_xcr0;
-        c.extended_size = d.ecx;  // the largest area any XCR0 needs
-    }
-    return c;
-}
-
 std::size_t pages_for(std::uint64_t bytes) { return static_cast<std::size_t>((bytes + 4095) / 4096); }
 
 void* allocate(const SessionSetup& s, std::size_t pages, const char* what, Text& error) {
@@ -98,7 +65,7 @@ void processor_cpuid(std::uint32_t leaf, std::uint32_t subleaf, std::uint32_t ou
     out[3] = r.edx;
 }
 
-bool load_image_file(const SessionSetup& s, std::size_t i, const Vcpu& ctx, const Cpu& cpu, Text& error) {
+bool load_image_file(const SessionSetup& s, std::size_t i, const Vcpu& ctx, const HostFeatures& cpu, Text& error) {
     const GuestConfig& gc = s.config->guests[i];
     parse_elf_image(s.image_file[i], s.image_file_size[i], ctx.memory_size, g_elf);
     if (!g_elf.ok || !load_elf_image(ctx.memory, ctx.memory_size, s.image_file[i], s.image_file_size[i], g_elf)) {
@@ -113,7 +80,7 @@ bool load_image_file(const SessionSetup& s, std::size_t i, const Vcpu& ctx, cons
 // top, boot_params, the MP table and page tables; its virtual PC and its CPUID answers. boot/
 // checked the same files against the same memory; they are checked again here, so nothing
 // unchecked is copied.
-bool build_linux_guest(const SessionSetup& s, std::size_t i, Vcpu& ctx, const Cpu& cpu, CpuBlock& block, Text& error) {
+bool build_linux_guest(const SessionSetup& s, std::size_t i, Vcpu& ctx, const HostFeatures& cpu, CpuBlock& block, Text& error) {
     const GuestConfig& gc = s.config->guests[i];
     const char* cmdline = config_text(*s.config, gc.cmdline);
     std::size_t length = 0;
@@ -141,7 +108,7 @@ bool build_linux_guest(const SessionSetup& s, std::size_t i, Vcpu& ctx, const Cp
 }
 
 // Guest i of the configuration, at `position` among the Vcpus, `local` in its CPU's schedule.
-bool build_guest(const SessionSetup& s, std::size_t i, std::size_t position, std::size_t local, const Cpu& cpu,
+bool build_guest(const SessionSetup& s, std::size_t i, std::size_t position, std::size_t local, const HostFeatures& cpu,
                  CpuBlock& block, Text& error) {
     const GuestConfig& gc = s.config->guests[i];
     Vcpu& ctx = g_guests[position];
@@ -195,73 +162,6 @@ bool build_guest(const SessionSetup& s, std::size_t i, std::size_t position, std
     return true;
 }
 
-HostState read_host_state(const CpuBlock& block) {
-    HostState h;
-    h.cr0 = read_cr0();
-    h.cr3 = read_cr3();
-    h.cr4 = read_cr4();
-    h.cs = read_cs();
-    h.ss = read_ss();
-    h.ds = read_ds();
-    h.es = read_es();
-    h.fs = read_fs();
-    h.gs = read_gs();
-    h.tr = block.root.host_tr();
-    h.fs_base = rdmsr(msr::ia32_fs_base);
-    h.gs_base = rdmsr(msr::ia32_gs_base);  // this CPU's header (run_cpu): this_cpu() after exits
-    h.tr_base = block.root.host_tr_base();
-    h.gdtr_base = block.root.host_gdtr_base();
-    h.idtr_base = sidt().base;
-    h.sysenter_cs = rdmsr(msr::ia32_sysenter_cs);
-    h.sysenter_esp = rdmsr(msr::ia32_sysenter_esp);
-    h.sysenter_eip = rdmsr(msr::ia32_sysenter_eip);
-    h.efer = rdmsr(msr::ia32_efer);
-    h.pat = rdmsr(msr::ia32_pat);
-    h.rip = reinterpret_cast<std::uint64_t>(&metronome_vm_exit);
-    return h;
-}
-
-// The VMCS of the guest at `position`, written on the CPU that will run it (its host state is
-// that CPU's).
-bool write_vmcs(const SessionSetup& s, std::size_t position, CpuBlock& block, const HostState& host, Text& error) {
-    Vcpu& ctx = g_guests[position];
-    const std::size_t i = ctx.guest_number;
-    const GuestConfig& gc = s.config->guests[i];
-    VmcsPlan& plan = block.plan;
-    if (vmclear(ctx.vmcs_physical) != VmxStatus::ok || vmptrld(ctx.vmcs_physical) != VmxStatus::ok) {
-        error.str("guest ").str(gc.name).str(": VMCLEAR/VMPTRLD of its VMCS failed");
-        return false;
-    }
-    GuestPlanInput in;
-    in.controls.yield_on_hlt = gc.yield_on_hlt;
-    in.controls.tsc_offsetting = gc.tsc == TscMode::own;
-    in.entry = g_entry[i];
-    in.eptp = ctx.eptp;
-    in.vpid = static_cast<std::uint16_t>(i + 1);  // unique on the machine, whatever the CPU
-    in.msr_bitmap = physical(g_msr_bitmap);
-    build_guest_plan(s.caps, in, host, plan);
-    if (!plan.ok()) {
-        error.str("guest ").str(gc.name).str(": ");
-        describe_plan_failure(plan, error);
-        return false;
-    }
-    for (unsigned w = 0; w < plan.count; ++w) {
-        if (!vmcs::write(plan.writes[w].field, plan.writes[w].value)) {
-            error.str("guest ").str(gc.name).str(": VMWRITE ").str(field_name(plan.writes[w].field)).str(" = ");
-            error.hex(plan.writes[w].value).str(" failed: ").str(vm_instruction_error_text(block.last_instruction_error));
-            return false;
-        }
-    }
-    // TEST ONLY (test_corrupt_guest_state): RFLAGS with bit 1 clear breaks a guest-state check
-    // (SDM "Checks on Guest RIP, RFLAGS, and SSP": bit 1 must be 1), so this guest's VM entry
-    // fails with exit reason 33 and the run loop stops it; the other guests are not touched.
-    if (gc.test_corrupt_guest_state && !vmcs::write(Field::guest_rflags, 0)) {
-        error.str("guest ").str(gc.name).str(": VMWRITE of the test-only corrupt RFLAGS failed");
-        return false;
-    }
-    return true;
-}
-
 // The largest value the run loop may program: the early-expiry erratum's bound, within 32 bits.
 std::uint32_t erratum_timer_limit(const SessionSetup& s) {
     const std::uint64_t limit = preemption_timer_erratum_limit(s.cpuid15_eax, s.cpuid15_ebx);
@@ -289,22 +189,8 @@ void fill_schedule(const SessionSetup& s, const CpuRun& run, SchedParams& params
     }
 }
 
-bool same_caps(const VmxCaps& a, const VmxCaps& b) {
-    const auto* x = reinterpret_cast<const unsigned char*>(&a);
-    const auto* y = reinterpret_cast<const unsigned char*>(&b);
-    for (std::size_t k = 0; k < sizeof(VmxCaps); ++k)
-        if (x[k] != y[k]) return false;
-    return true;
-}
-
-// What the CPU's own capability MSRs say, compared with the boot CPU's (which built the plans).
-bool caps_match_boot_cpu(const SessionSetup& s) {
-    auto read = [](std::uint32_t index) { return rdmsr(index); };
-    return same_caps(read_vmx_caps(make_msr_reader(read)), s.caps);
-}
-
 // Sets up one CPU's run (on the boot CPU): its block, its pages, its scheduler and options.
-bool prepare_cpu(const SessionSetup& s, CpuRun& run, const Cpu& cpu, Text& error) {
+bool prepare_cpu(const SessionSetup& s, CpuRun& run, const HostFeatures& cpu, Text& error) {
     void* block_pages = allocate(s, pages_for(sizeof(CpuBlock)), "a CPU block", error);
     run.host_area = static_cast<std::uint8_t*>(allocate(s, pages_for(cpu.extended_size), "host FPU state", error));
     run.vmxon_page = allocate(s, 1, "the VMXON region", error);
@@ -315,6 +201,7 @@ bool prepare_cpu(const SessionSetup& s, CpuRun& run, const Cpu& cpu, Text& error
     run.block = new (block_pages) CpuBlock();
     run.block->header.self = run.block;
     run.guests = &g_guests[run.first];
+    run.entry = g_entry;
     return true;
 }
 
@@ -351,13 +238,6 @@ bool init_cpu_schedule(const SessionSetup& s, CpuRun& run, bool saves_timer, Tex
     return true;
 }
 
-// The guests' VMCSs back out of this CPU and VMX left, after a failure inside run_cpu.
-void abandon(CpuRun& run, std::size_t written) {
-    for (std::size_t j = 0; j < written; ++j) vmclear(run.guests[j].vmcs_physical);
-    FixedText<200> ignored;
-    run.block->root.leave(ignored);
-}
-
 } // namespace
 
 bool prepare_session(const SessionSetup& s, SessionResult& r, Text& error) {
@@ -383,7 +263,7 @@ bool prepare_session(const SessionSetup& s, SessionResult& r, Text& error) {
         saves_timer = saves_timer && gc.saves_preemption_timer;
         if (cfg.guests[i].runs_kernel()) secondary_for_linux = gc.secondary;
     }
-    const Cpu cpu = read_cpu();
+    const HostFeatures cpu = read_host_features();
     g_msr_bitmap = static_cast<std::uint8_t*>(allocate(s, 1, "the MSR bitmap", error));
     if (g_msr_bitmap == nullptr) return false;
     build_msr_bitmap(g_msr_bitmap);
@@ -430,6 +310,7 @@ bool prepare_session(const SessionSetup& s, SessionResult& r, Text& error) {
         b.console = s.console;
         b.console_input = s.console_input;
         b.host_extended_state = g_runs[k].host_area;
+        g_runs[k].msr_bitmap = physical(g_msr_bitmap);
     }
     r.guests = g_guests;
     r.guest_count = n;
@@ -439,78 +320,6 @@ bool prepare_session(const SessionSetup& s, SessionResult& r, Text& error) {
     r.prepared = true;
     if (s.log != nullptr) s.log("guests built; entering VMX root operation");
     return true;
-}
-
-void run_cpu(const SessionSetup& s, CpuRun& run) {
-    CpuBlock& block = *run.block;
-    Text error(run.error, sizeof run.error);
-    const bool interrupts_were_on = (read_rflags() & rflags::if_) != 0;
-    cli();
-    // this_cpu() is this block from here on (vmx/hw/cpu_block.hpp); the firmware's GS base back
-    // at the end.
-    const std::uint64_t firmware_gs_base = rdmsr(msr::ia32_gs_base);
-    wrmsr(msr::ia32_gs_base, reinterpret_cast<std::uint64_t>(&block.header));
-    auto finish = [&]() {
-        wrmsr(msr::ia32_gs_base, firmware_gs_base);
-        if (interrupts_were_on) sti();
-    };
-    block.background = run.boot_cpu ? s.background : s.background_other;
-    if (!caps_match_boot_cpu(s)) {
-        error.str("its VMX capability MSRs differ from the boot CPU's, whose plans its guests' VMCSs would be written from");
-        finish();
-        return;
-    }
-    const Cpu cpu = read_cpu();
-    // XSAVE needs CR4.OSXSAVE in the host too; the firmware may not have set it.
-    const std::uint64_t firmware_cr4 = read_cr4();
-    std::uint64_t firmware_xcr0 = 0;
-    if (cpu.xsave) {
-        if ((firmware_cr4 & cr4::osxsave) == 0) write_cr4(firmware_cr4 | cr4::osxsave);
-        firmware_xcr0 = (firmware_cr4 & cr4::osxsave) != 0 ? xgetbv0() : 1;
-    }
-    auto restore_extended_control = [&]() {
-        if (cpu.xsave) xsetbv0(firmware_xcr0);
-        write_cr4(firmware_cr4);
-    };
-    if (!block.root.enter(s.caps, run.vmxon_page, run.gdt_page, error, s.config->test_fail_vmxon)) {
-        restore_extended_control();
-        finish();
-        return;
-    }
-    run.feature_control = block.root.feature_control_words();
-    const HostState host = read_host_state(block);
-    for (std::size_t k = 0; k < run.count; ++k) {
-        if (!write_vmcs(s, run.first + k, block, host, error)) {
-            abandon(run, k + 1);
-            restore_extended_control();
-            finish();
-            return;
-        }
-    }
-    if (run.boot_cpu && s.log != nullptr) s.log("running guests");
-
-    block.masks.mask_all(run.boot_cpu);
-    block.idle.init(run.idle_idt_page);  // after mask_all: the firmware's APIC timer is saved first
-    save_host_state(block);
-    // Every VM exit sets the host's GDTR and IDTR limits to 0xFFFF (SDM "Loading Host Segment
-    // and Descriptor-Table Registers"); the GDTR is reloaded when VMX root is left, the IDTR here.
-    const DescriptorTablePointer firmware_idt = sidt();
-    block.loaded = nullptr;
-    run.ran = true;
-    run_guests(block.scheduler, run.guests, run.count, run.options);
-    // The last guest's state goes back into its area before the host's comes back.
-    restore_host_state(block, block.loaded);
-    lidt(firmware_idt);
-    block.masks.restore();
-    block.idle.finish();
-    run.idle_method = block.idle.description();
-    run.idle_sleeps = block.idle.sleeps();
-    run.idle_wakes = block.idle.wake_interrupts();
-    for (std::size_t k = 0; k < run.count; ++k) vmclear(run.guests[k].vmcs_physical);
-    run.left = block.root.leave(error);
-    restore_extended_control();
-    run.vmx_failed_accesses = block.failed_accesses;
-    finish();
 }
 
 void finish_session(SessionResult& r) {

@@ -11,6 +11,7 @@
 
 #include "vmx/caps/caps.hpp"
 #include "vmx/config/config.hpp"
+#include "vmx/guest/guest_layout.hpp"
 #include "vmx/hw/cpu_block.hpp"
 #include "vmx/run/run_loop.hpp"
 #include "vmx/run/vcpu.hpp"
@@ -79,6 +80,8 @@ struct CpuRun {
     void* idle_idt_page = nullptr;
     std::uint8_t* host_area = nullptr;
     bool boot_cpu = false;             // the PIC and the console queue are this CPU's
+    const GuestEntryState* entry = nullptr; // every guest's first-entry state, by configuration index
+    std::uint64_t msr_bitmap = 0;      // the physical address of the MSR bitmap all guests share
     RunOptions options{};
     MeasurementWindow window{};
     // What the run came to.
