@@ -9,7 +9,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "tools"))
 
 import tempfile  # noqa: E402
 
-from metronome_tool import caps_file, config, cpu_models, diagnose, elf_pack, emulator, serial_log  # noqa: E402
+from metronome_tool import caps_file, config, cpu_models, diagnose, elf_pack, emulator, report, serial_log  # noqa: E402
 
 
 class ConfigTest(unittest.TestCase):
@@ -111,6 +111,38 @@ def segments_in_memory(data):
         elif typ == 4:
             note = data[off:off + filesz]
     return memory, note
+
+
+class ReportPerCpuTest(unittest.TestCase):
+    """The tool's reading of a report whose guests ran on two CPUs: books per CPU, a table that says
+    where each guest ran."""
+
+    @staticmethod
+    def two_cpus(cpu1_switching=10):
+        def guest(name, cpu, allotted):
+            return {"name": name, "image": "spin", "cpu": cpu, "slices": 1, "allotted_ticks": allotted,
+                    "ran_ticks": allotted, "halted_ticks": None, "halted_observable": False,
+                    "hypervisor_ticks": 0, "share_ppm": 500000, "exits": {}, "progress": 0,
+                    "state": "running", "exit_reason": None}
+
+        def run(cpu, switching):
+            return {"cpu": cpu, "duration_ticks": 1000, "duration_us": 1, "idle_ticks": 0,
+                    "switching_ticks": switching, "totals_add_up": True, "protocol_errors": 0}
+        cpus = [run(0, 10), run(1, cpu1_switching)]
+        return {**cpus[0], "cpus": cpus, "tsc_hz": 1000000000, "tsc_source": "configured",
+                "config": {"policy": "fixed", "slice_us": 1000},
+                "guests": [guest("a", 0, 495), guest("b", 1, 495), guest("c", 0, 495), guest("d", 1, 495)]}
+
+    def test_books_balance_per_cpu(self):
+        self.assertEqual(report.totals_problems(self.two_cpus()), [])
+        self.assertEqual(report.totals_problems(self.two_cpus(cpu1_switching=11)),
+                         ["CPU 1: sum of allotted 990 + idle 0 + switching 11 = 1001 != run length 1000"])
+
+    def test_table_has_a_cpu_column_and_a_run_line_per_cpu(self):
+        lines = report.table(self.two_cpus()).splitlines()
+        self.assertIn(" cpu ", lines[0])
+        self.assertEqual([line.split()[2] for line in lines[1:5]], ["0", "1", "0", "1"])
+        self.assertTrue(lines[5].startswith("CPU 0: run ") and lines[6].startswith("CPU 1: run "))
 
 
 class ElfPackTest(unittest.TestCase):

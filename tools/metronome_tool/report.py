@@ -71,21 +71,27 @@ def state(guest):
 
 
 def table(report):
-    """The per-guest table."""
-    head = (f"{'guest':<10} {'image':<10} {'share %':>8} {'slices':>7} {'ran ms':>9} "
+    """The per-guest table; with guests on several CPUs, a `cpu` column and a run line per CPU."""
+    cpus = report.get("cpus") or []
+    several = len(cpus) > 1
+    head = (f"{'guest':<10} {'image':<10} " + (f"{'cpu':>3} " if several else "")
+            + f"{'share %':>8} {'slices':>7} {'ran ms':>9} "
             f"{'halted ms':>10} {'hv ms':>7} {'exits':>7} {'progress':>11}  state")
     rows = [head]
     for g in report["guests"]:
         halted = "n/a" if g["halted_ticks"] is None else f"{ms(g['halted_ticks'], report):.2f}"
         exits = sum(g["exits"].values())
-        rows.append(f"{g['name']:<10} {g['image']:<10} {share(g):>8.2f} {g['slices']:>7} "
+        rows.append(f"{g['name']:<10} {g['image']:<10} " + (f"{g.get('cpu', 0):>3} " if several else "")
+                    + f"{share(g):>8.2f} {g['slices']:>7} "
                     f"{ms(g['ran_ticks'], report):>9.2f} {halted:>10} "
                     f"{ms(g['hypervisor_ticks'], report):>7.2f} {exits:>7} {g['progress']:>11}  {state(g)}")
     cfg = report["config"]
-    rows.append(f"run {report['duration_us'] / 1000:.1f} ms, policy {cfg['policy']}, "
-                f"slice {cfg['slice_us']} us, TSC {report['tsc_hz']} Hz ({report['tsc_source']}), "
-                f"idle {ms(report['idle_ticks'], report):.2f} ms, "
-                f"switching {ms(report['switching_ticks'], report):.2f} ms")
+    for run in (cpus if several else [report]):
+        where = f"CPU {run['cpu']}: " if several else ""
+        rows.append(f"{where}run {run['duration_us'] / 1000:.1f} ms, policy {cfg['policy']}, "
+                    f"slice {cfg['slice_us']} us, TSC {report['tsc_hz']} Hz ({report['tsc_source']}), "
+                    f"idle {ms(run['idle_ticks'], report):.2f} ms, "
+                    f"switching {ms(run['switching_ticks'], report):.2f} ms")
     return "\n".join(rows)
 
 
