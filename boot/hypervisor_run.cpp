@@ -149,6 +149,17 @@ void started_cpu(void* argument) {
     __atomic_store_n(&w.run->done, 1u, __ATOMIC_RELEASE);  // last: the boot CPU reads all of it now
 }
 
+// "metronome: [CPU n: ]processor state after the run: unchanged (...)" (`cpu`: null for the
+// boot CPU's line, which the tests look for as it always was).
+void print_state_change(const vmx::hw::CpuRun* cpu, const ProcessorState& before, const ProcessorState& after) {
+    vmx::FixedText<400> line;
+    line.str("metronome: ");
+    if (cpu != nullptr) line.str("CPU ").dec(cpu->cpu).str(": ");
+    line.str("processor state after the run: ");
+    describe_state_change(before, after, line);
+    print_line(line);
+}
+
 // Queued, never waited for: some of these lines come before the first VM entry.
 void log_line(const char* line) {
     vmx::FixedText<200> text;
@@ -238,10 +249,7 @@ bool run_hypervisor(const vmx::Config& config, const vmx::CpuFacts& facts) {
     const std::uint64_t session_start_tsc = vmx::hw::rdtsc();
     if (!vmx::hw::prepare_session(setup, result, error)) {
         free_allocations(result, true);
-        vmx::FixedText<400> state;
-        state.str("metronome: processor state after the run: ");
-        describe_state_change(before, read_processor_state(), state);
-        print_line(state);
+        print_state_change(nullptr, before, read_processor_state());
         vmx::FixedText<1100> line;
         line.str("METRONOME-ERROR ").str(error.c_str());
         print_error(line);
@@ -289,19 +297,11 @@ bool run_hypervisor(const vmx::Config& config, const vmx::CpuFacts& facts) {
     efi_call(bs->RestoreTPL, previous);
     release_processors();
     vmx::hw::finish_session(result);
-    {
-        vmx::FixedText<400> line;
-        line.str("metronome: processor state after the run: ");
-        describe_state_change(before, read_processor_state(), line);
-        print_line(line);
-    }
+    print_state_change(nullptr, before, read_processor_state());
     for (std::size_t c = 0; c < result.run_count; ++c) {
         const vmx::hw::CpuRun& run = result.runs[c];
         if (run.boot_cpu || cpu_work[c].stack_top == nullptr || !run.ran) continue;
-        vmx::FixedText<400> line;
-        line.str("metronome: CPU ").dec(run.cpu).str(": processor state after the run: ");
-        describe_state_change(cpu_work[c].before, cpu_work[c].after, line);
-        print_line(line);
+        print_state_change(&run, cpu_work[c].before, cpu_work[c].after);
     }
     for (std::size_t c = 0; c < result.run_count; ++c) {
         const vmx::hw::CpuRun& run = result.runs[c];

@@ -17,7 +17,6 @@ struct EfiProcessorInformation {
 };
 
 using ApProcedure = void(__attribute__((ms_abi))*)(void*);
-struct EfiMpServices;
 struct EfiMpServices {
     EFI_STATUS(__attribute__((ms_abi)) * get_number_of_processors)(EfiMpServices*, UINTN*, UINTN*);
     EFI_STATUS(__attribute__((ms_abi)) * get_processor_info)(EfiMpServices*, UINTN, EfiProcessorInformation*);

@@ -34,11 +34,14 @@ void load(const std::string& text) {
     REQUIRE(g_scheduler.init(sp, g_params, g_config.guest_count) == vmx::InitError::none);
 }
 
-// capacity_for with the busy share busy_shares_ppm gives, as the session computes them.
+// capacity_for with the busy share busy_shares_ppm gives, as the session computes them, for a
+// scheduler that runs every guest of g_config in its order (one CPU).
 vmx::GuestCapacity capacity(std::size_t g) {
     std::uint64_t shares[vmx::max_guests];
     vmx::busy_shares_ppm(g_scheduler, shares);
-    return vmx::capacity_for(g_scheduler, g_config, g, g < g_scheduler.guest_count() ? shares[g] : 0);
+    const vmx::GuestConfig* guests[vmx::max_guests];
+    for (std::size_t h = 0; h < vmx::max_guests; ++h) guests[h] = &g_config.guests[h];
+    return vmx::capacity_for(g_scheduler, guests, g, g < g_scheduler.guest_count() ? shares[g] : 0);
 }
 
 std::uint32_t leaf_register(const vmx::GuestCapacity& c, std::uint32_t leaf, int reg) {

@@ -28,6 +28,7 @@ vmx::PcPlatform g_pc[vmx::max_guests];
 vmx::GuestStats g_at_open[vmx::max_guests];
 vmx::WindowExits g_exits_at_open[vmx::max_guests]; // zeros: every exit reason is in the window
 vmx::MeasurementWindow g_window;
+vmx::ReportCpu g_cpu;  // one CPU runs every guest
 
 constexpr char kEscaped = '\x7f'; // written as \u007f: the widest a character gets
 
@@ -98,15 +99,20 @@ vmx::ReportInput worst_input(std::size_t count, const std::string& brand, const 
     run_scheduler(count);
     vmx::ReportInput in;
     in.config = &g_config;
-    in.scheduler = &g_scheduler;
+    g_cpu = vmx::ReportCpu{};
+    g_cpu.scheduler = &g_scheduler;
+    g_cpu.ran = true;
+    g_cpu.count = count;
+    in.cpus = &g_cpu;
+    in.cpu_count = 1;
     in.guests = g_guests;
     in.guest_count = count;
     in.progress = g_progress;
     in.ticks_seen = g_progress;
     in.tsc_hz = 1;
     in.extended_state = platform_text.c_str();
-    in.idle_method = platform_text.c_str();
-    in.feature_control = platform_text.c_str();
+    g_cpu.idle_method = platform_text.c_str();
+    g_cpu.feature_control = platform_text.c_str();
     in.platform = brand.c_str();
     in.capabilities.lacks = 0xffff; // every fallback
     g_window = vmx::MeasurementWindow{};
@@ -115,7 +121,7 @@ vmx::ReportInput worst_input(std::size_t count, const std::string& brand, const 
     g_window.end = 1;
     g_window.at_open = g_at_open;
     g_window.exits_at_open = g_exits_at_open;
-    in.window = &g_window;
+    g_cpu.window = &g_window;
     return in;
 }
 

@@ -175,7 +175,6 @@ void run_cpu(const SessionSetup& s, CpuRun& run) {
     for (std::size_t k = 0; k < run.count; ++k) vmclear(run.guests[k].vmcs_physical);
     run.left = block.root.leave(error);
     restore_extended_control();
-    run.vmx_failed_accesses = block.failed_accesses;
     finish();
 }
 

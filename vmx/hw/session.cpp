@@ -229,8 +229,9 @@ bool init_cpu_schedule(const SessionSetup& s, CpuRun& run, bool saves_timer, Tex
     run.window.exits_at_open = &g_exits_at_open[run.first];
     options.window = &run.window;
     options.console_guest = run.count; // none
+    const GuestConfig* typist = find_guest(cfg, cfg.console_input);
     for (std::size_t k = 0; k < run.count; ++k) {
-        if (&cfg.guests[run.guests[k].guest_number] == find_guest(cfg, cfg.console_input)) {
+        if (g_configs[run.first + k] == typist) {
             options.console_guest = k;
             options.console_poll_ticks = us_to_tsc_ticks(console_poll_us, s.tsc_hz);
         }

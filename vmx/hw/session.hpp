@@ -90,7 +90,6 @@ struct CpuRun {
     const char* feature_control = "";
     const char* idle_method = "pause loop polling the TSC";
     std::uint64_t idle_sleeps = 0, idle_wakes = 0;
-    std::uint64_t vmx_failed_accesses = 0;
     char error[700] = {};              // why it did not run, or what failed at the end ("": nothing)
     volatile std::uint32_t done = 0;   // set last by the processor itself, after run_cpu
 };

@@ -49,31 +49,6 @@ void root_ticks_json(Text& out, const GuestCounters& c) {
     out.str("},\"first_entry_tsc\":").dec(c.first_entry_tsc);
 }
 
-// The run's CPUs: those of the input, or the one CPU the single-CPU fields describe.
-struct Cpus {
-    ReportCpu single;
-    const ReportCpu* at = nullptr;
-    std::size_t count = 0;
-};
-
-Cpus cpus_of(const ReportInput& in) {
-    Cpus c;
-    if (in.cpu_count != 0) {
-        c.at = in.cpus;
-        c.count = in.cpu_count;
-        return c;
-    }
-    c.single.scheduler = in.scheduler;
-    c.single.window = in.window;
-    c.single.idle_method = in.idle_method;
-    c.single.feature_control = in.feature_control;
-    c.single.ran = true;
-    c.single.count = in.guest_count;
-    c.at = &c.single;
-    c.count = 1;
-    return c;
-}
-
 // Where guest i (of the configuration) is: its CPU, its number in that CPU's schedule, its Vcpu.
 struct Where {
     const ReportCpu* cpu = nullptr;
@@ -81,12 +56,12 @@ struct Where {
     const Vcpu* vcpu = nullptr;
 };
 
-Where where(const ReportInput& in, const Cpus& cpus, std::size_t i) {
+Where where(const ReportInput& in, std::size_t i) {
     const std::size_t position = in.position != nullptr ? in.position[i] : i;
     Where w;
     w.vcpu = &in.guests[position];
-    for (std::size_t c = 0; c < cpus.count; ++c) {
-        const ReportCpu& cpu = cpus.at[c];
+    for (std::size_t c = 0; c < in.cpu_count; ++c) {
+        const ReportCpu& cpu = in.cpus[c];
         if (position >= cpu.first && position < cpu.first + cpu.count) {
             w.cpu = &cpu;
             w.local = position - cpu.first;
@@ -238,9 +213,9 @@ const char* guest_state_name(Activity activity) {
 namespace {
 
 // One CPU's part of the table: its run line and its guests.
-void cpu_table(const ReportInput& in, const Cpus& cpus, const ReportCpu& cpu, Text& out) {
+void cpu_table(const ReportInput& in, const ReportCpu& cpu, Text& out) {
     const RunStats& run = cpu.scheduler->run_stats();
-    if (cpus.count > 1) out.str("CPU ").dec(cpu.cpu).str(": ");
+    if (in.cpu_count > 1) out.str("CPU ").dec(cpu.cpu).str(": ");
     if (!cpu.ran) {
         out.str("did not run: ").str(cpu.error).chr('\n');
     } else {
@@ -258,7 +233,7 @@ void cpu_table(const ReportInput& in, const Cpus& cpus, const ReportCpu& cpu, Te
     out.str("slices").pad_to(46).str("ran ms").pad_to(56).str("halted ms").pad_to(67).str("hv ms").pad_to(76);
     out.str("exits").pad_to(86).str("progress").pad_to(100).str("reason\n");
     for (std::size_t i = 0; i < in.guest_count; ++i) {
-        const Where w = where(in, cpus, i);
+        const Where w = where(in, i);
         if (w.cpu != &cpu) continue;
         const GuestConfig& gc = in.config->guests[i];
         const GuestStats& st = cpu.scheduler->guest_stats(w.local);
@@ -304,13 +279,11 @@ void cpu_run_json(const ReportInput& in, const ReportCpu& cpu, Text& out) {
 } // namespace
 
 void write_report_table(const ReportInput& in, Text& out) {
-    const Cpus cpus = cpus_of(in);
-    for (std::size_t c = 0; c < cpus.count; ++c) cpu_table(in, cpus, cpus.at[c], out);
+    for (std::size_t c = 0; c < in.cpu_count; ++c) cpu_table(in, in.cpus[c], out);
 }
 
 void write_report_json(const ReportInput& in, Text& out) {
-    const Cpus cpus = cpus_of(in);
-    const ReportCpu& first = cpus.at[0];
+    const ReportCpu& first = in.cpus[0];
     out.str("{\"version\":1,\"config\":");
     format_config(*in.config, out);
     out.str(",\"tsc_hz\":").dec(in.tsc_hz).str(",\"tsc_source\":").json_string(in.tsc_configured ? "configured" : "calibrated");
@@ -325,14 +298,14 @@ void write_report_json(const ReportInput& in, Text& out) {
     out.str(",\"fallbacks\":");
     write_fallbacks_json(in.capabilities, out);
     out.str("},\"cpus\":[");
-    for (std::size_t c = 0; c < cpus.count; ++c) {
-        const ReportCpu& cpu = cpus.at[c];
+    for (std::size_t c = 0; c < in.cpu_count; ++c) {
+        const ReportCpu& cpu = in.cpus[c];
         out.str(c == 0 ? "{" : ",{").str("\"cpu\":").dec(cpu.cpu).str(",\"apic_id\":").dec(cpu.apic_id);
         out.str(",\"ran\":").str(cpu.ran ? "true" : "false").str(",\"error\":");
         if (cpu.error[0] == '\0') out.str("null"); else out.json_string(cpu.error);
         out.str(",\"guests\":[");
         for (std::size_t i = 0, listed = 0; i < in.guest_count; ++i) {
-            if (where(in, cpus, i).cpu != &cpu) continue;
+            if (where(in, i).cpu != &cpu) continue;
             if (listed++ != 0) out.chr(',');
             out.json_string(in.config->guests[i].name);
         }
@@ -347,7 +320,7 @@ void write_report_json(const ReportInput& in, Text& out) {
     out.str("],\"guests\":[");
     for (std::size_t i = 0; i < in.guest_count; ++i) {
         if (i != 0) out.chr(',');
-        guest_json(in, where(in, cpus, i), i, out);
+        guest_json(in, where(in, i), i, out);
     }
     out.chr(']');
     timeline_json(first.scheduler->timeline(), out);

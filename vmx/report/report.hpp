@@ -29,13 +29,10 @@ struct ReportCpu {
 
 struct ReportInput {
     const Config* config = nullptr;
-    // The CPUs and where each guest is. With cpu_count 0 the run is one CPU's, described by
-    // `scheduler`, `window`, `idle_method` and `feature_control` below, with every guest on it in
-    // configuration order.
+    // The CPUs (at least one) and where each guest is.
     const ReportCpu* cpus = nullptr;
     std::size_t cpu_count = 0;
     const std::size_t* position = nullptr;      // configuration index -> index in `guests` (null: the same)
-    const Scheduler* scheduler = nullptr;
     const Vcpu* guests = nullptr;               // by position
     std::size_t guest_count = 0;
     const std::uint64_t* progress = nullptr;    // per guest, from its start-info page
@@ -44,11 +41,8 @@ struct ReportInput {
     bool tsc_configured = false;                // from the configuration, not calibrated
     unsigned timer_rate = 0;
     const char* extended_state = "";
-    const char* idle_method = "";
-    const char* feature_control = "";
     const char* platform = "";                  // CPU brand string
     Capabilities capabilities{};                // its fallbacks go into the report
-    const MeasurementWindow* window = nullptr;  // the measurement window, if the run had one
 };
 
 // The most bytes a report takes (write_report_json; write_report_table writes less), so that the

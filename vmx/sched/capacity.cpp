@@ -77,15 +77,6 @@ void busy_shares_ppm(const Scheduler& s, std::uint64_t* out) {
     for (std::size_t g = 0; g < n; ++g) out[g] = ratio_ppm(s.guest_params(g).slice_ticks, sum);
 }
 
-GuestCapacity capacity_for(const Scheduler& scheduler, const Config& config, std::size_t g,
-                           std::uint64_t busy_share_ppm) {
-    const GuestConfig* guests[max_guests];
-    const std::size_t n = scheduler.guest_count() < config.guest_count ? scheduler.guest_count() : config.guest_count;
-    if (g >= n) return GuestCapacity{};
-    for (std::size_t h = 0; h < n; ++h) guests[h] = &config.guests[h];
-    return capacity_for(scheduler, guests, g, busy_share_ppm);
-}
-
 GuestCapacity capacity_for(const Scheduler& scheduler, const GuestConfig* const* guests, std::size_t g,
                            std::uint64_t busy_share_ppm) {
     GuestCapacity c;

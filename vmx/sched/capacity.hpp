@@ -43,9 +43,6 @@ void busy_shares_ppm(const Scheduler& scheduler, std::uint64_t* out);
 // `scheduler.guest_params(g)` gives the lengths in TSC ticks.
 GuestCapacity capacity_for(const Scheduler& scheduler, const GuestConfig* const* guests, std::size_t g,
                            std::uint64_t busy_share_ppm);
-// The same where the scheduler runs every guest of `config`, in its order (one CPU).
-GuestCapacity capacity_for(const Scheduler& scheduler, const Config& config, std::size_t g,
-                           std::uint64_t busy_share_ppm);
 
 // EAX, EBX, ECX, EDX of a capacity leaf (capacity_leaf_first..capacity_leaf_last); zero for any
 // other leaf, and for every leaf when the capacity is not known (policy 0).
