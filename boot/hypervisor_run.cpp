@@ -132,6 +132,7 @@ struct CpuWork {
     const vmx::hw::SessionSetup* setup = nullptr;
     vmx::hw::CpuRun* run = nullptr;
     void* stack_top = nullptr;
+    bool started = false;  // the firmware ran started_cpu on it
     ProcessorState before, after;
 };
 CpuWork cpu_work[vmx::max_cpus];
@@ -277,7 +278,8 @@ bool run_hypervisor(const vmx::Config& config, const vmx::CpuFacts& facts) {
         vmx::hw::CpuRun& run = result.runs[c];
         if (run.boot_cpu || run.done != 0) continue;
         std::uint64_t status = 0;
-        if (!start_processor(run.cpu, started_cpu, &cpu_work[c], status)) {
+        cpu_work[c].started = start_processor(run.cpu, started_cpu, &cpu_work[c], status);
+        if (!cpu_work[c].started) {
             vmx::Text(run.error, sizeof run.error).str("the firmware's MP services did not start it (EFI status ").hex(status).chr(')');
             run.done = 1;
         }
@@ -300,8 +302,8 @@ bool run_hypervisor(const vmx::Config& config, const vmx::CpuFacts& facts) {
     print_state_change(nullptr, before, read_processor_state());
     for (std::size_t c = 0; c < result.run_count; ++c) {
         const vmx::hw::CpuRun& run = result.runs[c];
-        if (run.boot_cpu || cpu_work[c].stack_top == nullptr || !run.ran) continue;
-        print_state_change(&run, cpu_work[c].before, cpu_work[c].after);
+        // Every CPU that was started, whether its VMX root came up or not.
+        if (cpu_work[c].started) print_state_change(&run, cpu_work[c].before, cpu_work[c].after);
     }
     for (std::size_t c = 0; c < result.run_count; ++c) {
         const vmx::hw::CpuRun& run = result.runs[c];

@@ -7,7 +7,8 @@ guests do may change the CPU time another CPU's guests get. Scenarios:
     shares must be those of the same scenario alone on a one-CPU machine, within 0.1 percentage
     points (the reference run is made by the test, on the same metronome.efi);
   - both: the thread's scenario on CPU 0 and CPU 1 at once; each CPU's shares as on one CPU;
-  - errors: a guest on a CPU the machine does not have is refused before VMX, in words.
+  - errors: a guest on a CPU the machine does not have is refused before VMX, in words; VMXON
+    failing on both CPUs is reported per CPU, and both give the firmware their state back.
 Every CPU's books must add up, every CPU must give the firmware its state back, and the report
 must say which CPU each guest ran on.
 """
@@ -75,6 +76,18 @@ def errors(check, args):
     check.expect(len(got) == 1 and "guest b: cpu 2 does not exist: this machine has 2 CPUs (0-1)" in got[0],
                  f"the error names the guest and the CPUs there are: {got!r}")
     check.expect(not any(l.startswith("METRONOME-REPORT") for l in result.lines), "nothing ran")
+    # VMXON fails on both CPUs (the test-only wrong revision): each says so, and each CPU, started
+    # or not, gives the firmware its state back.
+    text = scenarios._config("fixed", 0, [("a", "spin", {}), ("b", "spin", {"cpu": 1})], duration_ms=5,
+                             extra="test_fail_vmxon = 1")
+    result = boot(args, "vmxon-failure", text)
+    check.expect(result.ended, "no METRONOME-END line (VMXON failure)")
+    got = serial_log.errors(result.lines)
+    check.expect(len(got) == 2 and got[0].startswith("CPU 0: ") and got[1].startswith("CPU 1: ")
+                 and all("VMXON" in e for e in got), f"one VMXON error per CPU: {got!r}")
+    states = [l for l in result.lines if "processor state after the run:" in l]
+    check.expect(len(states) == 2 and all(": unchanged (" in l for l in states),
+                 f"both CPUs unchanged after the failure: {states!r}")
     return result
 
 
