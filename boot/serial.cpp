@@ -70,18 +70,24 @@ void ring_put(char c) {
     ++ring_tail;
 }
 
-// One byte of the oldest line has left: when the whole line has, its owner's share comes back.
-void sent_one() {
-    ++ring_head;
-    if (line_head == line_tail) return;
-    QueuedLine& l = lines[line_head % line_slots];
-    if (++head_line_sent < l.length) return;
-    if (l.owner != hypervisor) {
-        owner_queued[l.owner] -= l.length;
-        owners_queued -= l.length;
+// The oldest `n` bytes of the ring have left: the lines they end give their owners' shares back.
+void bytes_left(std::size_t n) {
+    ring_head += n;
+    while (n != 0 && line_head != line_tail) {
+        QueuedLine& l = lines[line_head % line_slots];
+        const std::size_t rest = l.length - head_line_sent;
+        if (n < rest) {
+            head_line_sent += n;
+            return;
+        }
+        n -= rest;
+        if (l.owner != hypervisor) {
+            owner_queued[l.owner] -= l.length;
+            owners_queued -= l.length;
+        }
+        head_line_sent = 0;
+        ++line_head;
     }
-    head_line_sent = 0;
-    ++line_head;
 }
 
 // A "\n" gets a "\r" before it unless it has one (write()'s rule).
@@ -106,17 +112,20 @@ void ring_line(std::uint32_t owner, const char* s, std::size_t n, std::size_t by
     ++line_tail;
 }
 
+// Sends what the UART takes now, up to pump_burst bytes; the books once for all of them.
 void pump_unlocked() {
-    for (unsigned i = 0; i < pump_burst && ring_head != ring_tail && ready(); ++i) {
-        vmx::hw::outb(com1, static_cast<std::uint8_t>(ring[ring_head % ring_size]));
-        sent_one();
+    std::size_t sent = 0;
+    while (sent < pump_burst && ring_head + sent != ring_tail && ready()) {
+        vmx::hw::outb(com1, static_cast<std::uint8_t>(ring[(ring_head + sent) % ring_size]));
+        ++sent;
     }
+    if (sent != 0) bytes_left(sent);
 }
 
 void flush_unlocked() {
     while (ring_head != ring_tail) {
         put(ring[ring_head % ring_size]);
-        sent_one();
+        bytes_left(1);
     }
 }
 
@@ -174,8 +183,9 @@ bool queue_line(std::size_t owner, const char* s, std::size_t n) {
 }
 
 void pump() {
-    // An empty ring is seen without the lock (a stale answer only delays the next byte a slice).
-    if (__atomic_load_n(&ring_head, __ATOMIC_RELAXED) == __atomic_load_n(&ring_tail, __ATOMIC_RELAXED)) return;
+    // An empty ring, or a UART still sending, is seen without the lock (a stale answer only
+    // delays the next byte a slice).
+    if (__atomic_load_n(&ring_head, __ATOMIC_RELAXED) == __atomic_load_n(&ring_tail, __ATOMIC_RELAXED) || !ready()) return;
     vmx::SpinLockHeld held(g_lock);
     pump_unlocked();
 }

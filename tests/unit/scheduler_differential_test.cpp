@@ -97,6 +97,7 @@ struct Coverage {
     std::uint64_t steps = 0, runs = 0, idles = 0, idles_on_behalf = 0, injections = 0, coalesced = 0;
     std::uint64_t halts = 0, native_halts = 0, yields = 0, handled = 0, deaths = 0, overruns = 0;
     std::uint64_t throttled = 0, protocol_errors = 0, finished_early = 0, timeline_spans = 0;
+    std::uint64_t fused = 0, short_switches = 0; // exit_and_next calls, and its short paths
 
     void add(const vmx::Scheduler& s) {
         for (std::size_t g = 0; g < s.guest_count(); ++g) {
@@ -112,19 +113,21 @@ struct Coverage {
             throttled += st.throttled;
         }
         protocol_errors += s.run_stats().protocol_errors;
+        short_switches += s.run_stats().short_switches;
         timeline_spans += s.timeline().count();
     }
     void check(bool few_guests) const {
         if (std::getenv("METRONOME_SCHED_VERBOSE") != nullptr) {
             std::printf("steps %llu runs %llu idles %llu (on behalf %llu) injected %llu coalesced %llu halts %llu "
                         "native %llu yields %llu handled %llu deaths %llu overruns %llu throttled %llu "
-                        "protocol errors %llu finished early %llu spans %llu\n",
+                        "protocol errors %llu finished early %llu spans %llu fused %llu short %llu\n",
                         u(steps), u(runs), u(idles), u(idles_on_behalf), u(injections), u(coalesced), u(halts),
                         u(native_halts), u(yields), u(handled), u(deaths), u(overruns), u(throttled),
-                        u(protocol_errors), u(finished_early), u(timeline_spans));
+                        u(protocol_errors), u(finished_early), u(timeline_spans), u(fused), u(short_switches));
         }
         for (std::uint64_t v : {runs, idles, idles_on_behalf, injections, coalesced, halts, native_halts, yields,
-                                handled, deaths, overruns, throttled, protocol_errors, timeline_spans})
+                                handled, deaths, overruns, throttled, protocol_errors, timeline_spans, fused,
+                                short_switches})
             CHECK(v > 0);
         if (few_guests) CHECK(finished_early > 0); // every guest dead, or halted for good, before the end
     }
@@ -190,6 +193,19 @@ struct Pair {
         s->on_reentry(g, t, injected);
         o->on_reentry(g, t, injected);
     }
+    // The fused call against the oracle's two.
+    Decision exit_and_next(std::size_t g, std::uint64_t t, ExitCause cause, std::uint64_t root_inside, std::uint64_t now) {
+        const Decision a = s->exit_and_next(g, t, cause, root_inside, now);
+        o->on_exit(g, t, cause, root_inside);
+        const Decision b = o->next(now);
+        if (!same_decision(a, b)) {
+            INFO("exit_and_next at ", now, ": kind ", static_cast<int>(a.kind), "/", static_cast<int>(b.kind), ", guest ",
+                 a.guest, "/", b.guest, ", deadline ", a.timer_deadline, "/", b.timer_deadline);
+            CHECK(false);
+            agree = false;
+        }
+        return a;
+    }
     void on_exit(std::size_t g, std::uint64_t t, ExitCause cause, std::uint64_t root_inside) {
         s->on_exit(g, t, cause, root_inside);
         o->on_exit(g, t, cause, root_inside);
@@ -228,8 +244,22 @@ bool run_trace(Random& rng, const Trial& trial, std::size_t steps, Coverage& cov
     REQUIRE(e == vmx::InitError::none);
     std::uint64_t now = 1000 + rng.below(1000000);
     const std::size_t n = trial.guests.size();
+    // An exit the shell reports together with the next decision (exit_and_next), as the run loop does.
+    struct PendingExit {
+        bool set = false;
+        std::size_t guest = 0;
+        std::uint64_t t = 0, root_inside = 0;
+        ExitCause cause = ExitCause::timer;
+    } pending;
     for (std::size_t step = 0; step < steps; ++step) {
-        const Decision d = pair.next(now);
+        Decision d;
+        if (pending.set) {
+            pending.set = false;
+            ++cov.fused;
+            d = pair.exit_and_next(pending.guest, pending.t, pending.cause, pending.root_inside, now);
+        } else {
+            d = pair.next(now);
+        }
         if (!pair.agree || !books_agree(*pair.s, *pair.o)) return false;
         ++cov.steps;
         if (d.kind == DecisionKind::finished) {
@@ -276,12 +306,17 @@ bool run_trace(Random& rng, const Trial& trial, std::size_t steps, Coverage& cov
         if (rng.chance(1) && exit > 10) exit -= 10; // the TSC went backwards
         const std::uint64_t root_inside = rng.chance(30) ? rng.below(exit - entry + 1) : 0;
         if (trial.guests[g].tick_period_ticks == 0 && rng.chance(10)) pair.set_timer(g, random_timer(rng, exit));
-        pair.on_exit(g, exit, cause, root_inside);
-        if (!books_agree(*pair.s, *pair.o)) return false;
         now = exit + rng.below(3000);
+        if (rng.chance(50)) {
+            pending = PendingExit{true, g, exit, root_inside, cause};
+        } else {
+            pair.on_exit(g, exit, cause, root_inside);
+            if (!books_agree(*pair.s, *pair.o)) return false;
+        }
         // Exit handling that outlasts the slice: the guest's overrun, paid from its next slices.
         if (cause == ExitCause::handled && rng.chance(10)) now += rng.below(2 * trial.guests[g].slice_ticks + 1);
     }
+    if (pending.set) pair.on_exit(pending.guest, pending.t, pending.cause, pending.root_inside);
     pair.end(now + rng.below(1000));
     if (!books_agree(*pair.s, *pair.o)) return false;
     cov.add(*pair.s);

@@ -164,6 +164,15 @@ void run_guests(Scheduler& scheduler, Vcpu* guests, std::size_t count, const Run
     MeasurementWindow* window = options.window != nullptr && options.window->measure_ticks != 0 ? options.window : nullptr;
     std::size_t arrived = 0; // guests ready for the window (or stopped)
     Vcpu* const typist = options.console_guest < count ? &guests[options.console_guest] : nullptr;
+    // The exit handed back last, told to the scheduler together with the next decision
+    // (Scheduler::exit_and_next: one call for the common slice switch). With a typist it is told
+    // at once: what was typed may wake the guest that has just halted.
+    struct {
+        Vcpu* guest = nullptr;
+        std::uint64_t t_exit = 0;
+        ExitCause cause = ExitCause::handled;
+        std::uint64_t root_inside = 0;
+    } exit;
     for (Vcpu* g = guests; g != guests + count; ++g) {
         g->fast.timer_rate = options.timer_rate;
         g->fast.timer_limit = options.timer_limit;
@@ -175,7 +184,10 @@ void run_guests(Scheduler& scheduler, Vcpu* guests, std::size_t count, const Run
         const std::uint64_t now = platform::rdtsc();
         if (window != nullptr && window->opened && now >= window->closes_at) break;
         if (typist != nullptr) take_console_input(*typist, scheduler);
-        const Decision d = scheduler.next(now);
+        const Decision d = exit.guest != nullptr ? scheduler.exit_and_next(exit.guest->index, exit.t_exit, exit.cause,
+                                                                           exit.root_inside, now)
+                                                 : scheduler.next(now);
+        exit.guest = nullptr;
         if (d.kind == DecisionKind::finished) break;
         // Off the CPU, an interactive guest waits for its user: its prompt is shown now.
         if (typist != nullptr && (d.kind != DecisionKind::run || d.guest != typist->index)) console_piece(*typist);
@@ -266,12 +278,20 @@ void run_guests(Scheduler& scheduler, Vcpu* guests, std::size_t count, const Run
         const auto outcome = static_cast<ExitOutcome>(guest.fast.outcome);
         if (outcome != ExitOutcome::stopped) reinject_interrupted_event();
         if (outcome == ExitOutcome::timer_changed) scheduler.set_timer(d.guest, pc_timer_due_host(guest));
-        scheduler.on_exit(d.guest, guest.fast.exit_tsc, cause_of(outcome), guest.fast.root_ticks);
+        exit.t_exit = guest.fast.exit_tsc;
+        exit.cause = cause_of(outcome);
+        exit.root_inside = guest.fast.root_ticks;
+        if (typist != nullptr) {
+            scheduler.on_exit(d.guest, exit.t_exit, exit.cause, exit.root_inside);
+        } else {
+            exit.guest = &guest;
+        }
         if (outcome == ExitOutcome::ready || (outcome == ExitOutcome::stopped && !guest.ready)) {
             guest.ready = true;
             ++arrived;
         }
     }
+    if (exit.guest != nullptr) scheduler.on_exit(exit.guest->index, exit.t_exit, exit.cause, exit.root_inside);
     scheduler.end(platform::rdtsc());
     if (window != nullptr && window->opened) window->end = scheduler.charged_until();
 }

@@ -6,129 +6,6 @@
 #include "vmx/sched/scheduler_util.hpp"
 
 namespace vmx {
-namespace {
-
-// "more than N guests" with N = max_guests, written at compile time so that the limit is stated
-// once (vmx/lib/guest_limit.hpp).
-struct TooManyGuestsText {
-    char text[40] = {};
-};
-
-constexpr TooManyGuestsText too_many_guests_text() {
-    TooManyGuestsText t;
-    const char head[] = "more than ";
-    const char tail[] = " guests";
-    std::size_t n = 0;
-    for (std::size_t i = 0; head[i] != '\0'; ++i) t.text[n++] = head[i];
-    char digits[20] = {};
-    std::size_t d = 0;
-    for (std::size_t v = max_guests; v != 0 || d == 0; v /= 10) digits[d++] = static_cast<char>('0' + v % 10);
-    while (d != 0) t.text[n++] = digits[--d];
-    for (std::size_t i = 0; tail[i] != '\0'; ++i) t.text[n++] = tail[i];
-    return t;
-}
-
-constexpr TooManyGuestsText kTooManyGuests = too_many_guests_text();
-
-} // namespace
-
-const char* init_error_text(InitError error) {
-    switch (error) {
-    case InitError::none:
-        return "ok";
-    case InitError::no_guests:
-        return "no guests configured";
-    case InitError::too_many_guests:
-        return kTooManyGuests.text;
-    case InitError::zero_slice:
-        return "a guest has a zero slice";
-    case InitError::bad_cap_percent:
-        return "cap_percent must be 1..100";
-    case InitError::zero_cap_period:
-        return "a capped guest needs period_us > 0";
-    }
-    return "unknown error";
-}
-
-InitError Scheduler::init(const SchedParams& params, const GuestParams* guests, std::size_t count) {
-    if (count == 0 || guests == nullptr) return InitError::no_guests;
-    if (count > max_guests) return InitError::too_many_guests;
-    for (std::size_t g = 0; g < count; ++g) {
-        if (guests[g].slice_ticks == 0) return InitError::zero_slice;
-        if (params.policy != Policy::capped) continue;
-        if (guests[g].cap_percent > 100) return InitError::bad_cap_percent;
-        if (guests[g].cap_percent != 0 && guests[g].cap_period_ticks == 0)
-            return InitError::zero_cap_period;
-    }
-    params_ = params;
-    count_ = count;
-    for (std::size_t g = 0; g < max_guests; ++g) {
-        guests_[g] = GuestRuntime{};
-        stats_[g] = GuestStats{};
-        if (g < count) guests_[g].p = guests[g];
-    }
-    run_ = RunStats{};
-    timeline_.reset(0, 0);
-    run_end_ = 0;
-    frame_len_ = 0;
-    ticks_.clear();
-    wakes_.clear();
-    refills_.clear();
-    runnable_.clear();
-    frame_.clear();
-    alive_count_ = 0;
-    never_count_ = 0;
-    phase_ = Phase::root;
-    mark_ = 0;
-    q_ = Quantum{};
-    rr_last_ = kNoGuest;
-    owner_ = kNoGuest;
-    owner_seq_ = 0;
-    slice_begun_ = false;
-    slice_start_ = slice_last_ = 0;
-    entering_ = kNoGuest;
-    entering_inject_ = false;
-    handled_exit_ = false;
-    idle_for_ = kNoGuest;
-    idle_bound_ = 0;
-    return InitError::none;
-}
-
-void Scheduler::start(std::uint64_t now) {
-    run_.started = true;
-    run_.start = run_.end = now;
-    mark_ = now;
-    timeline_.reset(now, params_.timeline_ticks);
-    run_end_ = params_.duration_ticks == 0 ? kForever : sat_add(now, params_.duration_ticks);
-    ticks_.clear(); // a timer set before the start is forgotten, as next_due is below
-    for (std::size_t g = 0; g < count_; ++g) {
-        GuestRuntime& r = guests_[g];
-        // Ticks are anchored to the start of the run, not to entries: the guest's clock keeps
-        // wall time whoever has the CPU (Marcelo Tosatti's "timer reinjection").
-        r.next_due = r.p.tick_period_ticks == 0 ? kForever : sat_add(now, r.p.tick_period_ticks);
-        stats_[g].halted_observable = r.p.yield_on_hlt;
-        frame_.insert(g);
-        if (params_.policy == Policy::capped && r.p.cap_percent != 0) {
-            const std::uint64_t period = r.p.cap_period_ticks;
-            // period * cap / 100 without overflowing 64 bits.
-            r.budget = period / 100 * r.p.cap_percent + period % 100 * r.p.cap_percent / 100;
-            if (r.budget == 0) r.budget = 1;
-            r.period_end = sat_add(now, period);
-        }
-        if (params_.policy == Policy::fixed) frame_len_ += r.p.slice_ticks;
-        if (r.next_due != kForever) ticks_.set(g, r.next_due);
-        place(g, now);
-    }
-    alive_count_ = count_;
-    frame_changed();
-    if (params_.policy == Policy::fixed) {
-        // The frame is anchored at the start: slot boundaries are absolute times, so that
-        // switching costs and late exits never make a frame drift (determinism: the README's "Choosing a policy").
-        q_.guest = 0;
-        q_.end = sat_add(now, guests_[0].p.slice_ticks);
-        q_.seq = 1;
-    }
-}
 
 std::uint64_t Scheduler::sanitize(std::uint64_t t) {
     if (t >= mark_) return t;
@@ -286,17 +163,67 @@ Decision Scheduler::next(std::uint64_t now) {
     return d;
 }
 
+// `fixed`, at a decision to run: whether the slot after this one may be begun by exit_and_next's
+// short path, and until when (short_until_; 0: not). Its guest must be alive, not blocked and owe
+// no debt, and the exit handling must have been charged. Until that slot's guest leaves guest mode
+// only a death can undo this (guest_died clears it; a tick or wake-up only unblocks), and the rest
+// is checked at the exit: a timer exit of an active guest, no tick due, the slot over by then and
+// the next not yet (its slice is at most the frame, so no whole frame is skipped).
+void Scheduler::prepare_short_switch() {
+    short_until_ = 0;
+    if (params_.policy != Policy::fixed || frame_len_ == 0 || handled_exit_) return;
+    const std::size_t h = frame_next_[q_.guest];
+    if (guests_[h].debt != 0 || !alive(h) || blocked(h)) return;
+    short_until_ = sat_add(q_.end, guests_[h].p.slice_ticks);
+}
+
+bool Scheduler::slot_switch_at_timer(std::size_t g, std::uint64_t t_exit, ExitCause cause, std::uint64_t now) const {
+    return cause == ExitCause::timer && now < short_until_ && now >= q_.end && g == owner_ && phase_ == Phase::guest &&
+           t_exit >= mark_ && now >= t_exit && now < run_end_ && !ticks_due(now) &&
+           stats_[g].activity == Activity::active;
+}
+
+Decision Scheduler::exit_then_next(std::size_t guest, std::uint64_t t_exit, ExitCause cause, std::uint64_t root_inside,
+                                   std::uint64_t now) {
+    on_exit(guest, t_exit, cause, root_inside);
+    return next(now);
+}
+
+// Flattened: the short path is one function, with no calls.
+[[gnu::flatten]] Decision Scheduler::exit_and_next(std::size_t guest, std::uint64_t t_exit, ExitCause cause,
+                                                   std::uint64_t root_inside, std::uint64_t now) {
+    if (!slot_switch_at_timer(guest, t_exit, cause, now)) return exit_then_next(guest, t_exit, cause, root_inside, now);
+    ++run_.short_switches;
+    // on_exit: guest mode up to the exit, one timer exit.
+    charge_guest_mode(t_exit, root_inside);
+    ++stats_[guest].exits[static_cast<std::size_t>(ExitCause::timer)];
+    // next: the next slot, whole (its guest owes nothing), and its guest's turn.
+    next_slot();
+    begin_turn(q_.guest, now);
+    return run_decision(q_.guest, true);
+}
+
 Decision Scheduler::decide_run(std::size_t g, std::uint64_t now) {
     const bool continues = owner_ == g && owner_seq_ == q_.seq && slice_begun_;
     if (continues) {
         charge_owner(now, &GuestStats::hypervisor); // exit handling inside the slice
     } else {
-        close_slice();
-        charge_unowned(now, &RunStats::switching);
-        owner_ = g;
-        owner_seq_ = q_.seq;
-        slice_begun_ = false; // begins at the first entry
+        begin_turn(g, now);
     }
+    return run_decision(g, !continues);
+}
+
+// A new quantum is g's: the slice before it is closed, the time since is switching, and g's slice
+// begins at its first entry.
+void Scheduler::begin_turn(std::size_t g, std::uint64_t now) {
+    close_slice();
+    charge_unowned(now, &RunStats::switching);
+    owner_ = g;
+    owner_seq_ = q_.seq;
+    slice_begun_ = false;
+}
+
+Decision Scheduler::run_decision(std::size_t g, bool new_slice) {
     const GuestRuntime& r = guests_[g];
     Decision d;
     d.kind = DecisionKind::run;
@@ -307,10 +234,12 @@ Decision Scheduler::decide_run(std::size_t g, std::uint64_t now) {
     d.inject_tick = r.tick_pending;
     const Activity a = stats_[g].activity;
     d.resume_halted = a == Activity::halted_trapped || a == Activity::halted_native;
-    d.new_slice = !continues;
+    d.new_slice = new_slice;
     entering_ = g;
     entering_inject_ = r.tick_pending;
     phase_ = Phase::root;
+    run_.end = mark_;
+    prepare_short_switch();
     return d;
 }
 
@@ -347,7 +276,27 @@ Decision Scheduler::decide_finished(std::uint64_t now) {
     return Decision{};
 }
 
-void Scheduler::on_reentry(std::size_t guest, std::uint64_t t_entry, bool injected_tick) {
+// The entry that begins a slice of an active guest outside `capped`, nothing injected, no tick due
+// by it: on_reentry only charges the switching and opens the slice.
+bool Scheduler::plain_entry(std::size_t guest, std::uint64_t t_entry, bool injected_tick) const {
+    return !injected_tick && phase_ == Phase::root && guest == entering_ && guest == owner_ && !slice_begun_ &&
+           !run_.finished && t_entry >= mark_ && params_.policy != Policy::capped && !ticks_due(t_entry) &&
+           stats_[guest].activity == Activity::active && !guests_[guest].woken;
+}
+
+[[gnu::flatten]] void Scheduler::on_reentry(std::size_t guest, std::uint64_t t_entry, bool injected_tick) {
+    if (!plain_entry(guest, t_entry, injected_tick)) {
+        enter_slow(guest, t_entry, injected_tick);
+        return;
+    }
+    charge_unowned(t_entry, &RunStats::switching);
+    open_slice(guest, t_entry);
+    entering_ = kNoGuest;
+    phase_ = Phase::guest;
+    run_.end = mark_;
+}
+
+void Scheduler::enter_slow(std::size_t guest, std::uint64_t t_entry, bool injected_tick) {
     if (!run_.started || run_.finished || phase_ != Phase::root || guest >= count_ ||
         guest != entering_) {
         ++run_.protocol_errors; // not the guest of the last `run` decision: ignored

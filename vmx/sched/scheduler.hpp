@@ -56,6 +56,7 @@
 #include "vmx/sched/guest_set.hpp"
 #include "vmx/sched/scheduler_accounting.hpp"
 #include "vmx/sched/scheduler_timeline.hpp"
+#include "vmx/sched/scheduler_util.hpp"
 #include "vmx/sched/timer_heap.hpp"
 
 #include <cstddef>
@@ -139,6 +140,13 @@ class Scheduler {
     // halted by a trapped HLT is runnable again at once, as a pending tick makes it; for any
     // other guest nothing changes (the interrupt is delivered at its next entry).
     void wake(std::size_t guest);
+    // on_exit(guest, t_exit, cause, root_inside), then next(now): the same books and the same
+    // decision, in one call. The common slice switch — `fixed`, the slot ended at a timer exit,
+    // the next slot's guest runnable and no tick due — takes a short path through the same
+    // charges; anything else is the two calls (tests/unit/scheduler_differential_test.cpp
+    // compares both against the scanning scheduler).
+    Decision exit_and_next(std::size_t guest, std::uint64_t t_exit, ExitCause cause, std::uint64_t root_inside,
+                           std::uint64_t now);
     // Closes the run at `now`: the open slice ends, halted guests stop counting.
     void end(std::uint64_t now);
 
@@ -213,13 +221,30 @@ class Scheduler {
     void advance_ticks(std::uint64_t t);
     void settle_idle(std::uint64_t now);
     void charge_exit_handling(std::uint64_t now);
-    std::uint64_t pay_debt(std::size_t g, std::uint64_t length);
+    // A quantum of `length` for guest g, less what it owes for earlier overruns (at most all but
+    // one tick of it; the rest waits for the next one).
+    std::uint64_t pay_debt(std::size_t g, std::uint64_t length) {
+        GuestRuntime& r = guests_[g];
+        if (r.debt == 0 || length <= 1) return length;
+        const std::uint64_t pay = r.debt < length - 1 ? r.debt : length - 1;
+        r.debt -= pay;
+        return length - pay;
+    }
+    void prepare_short_switch();
+    bool slot_switch_at_timer(std::size_t guest, std::uint64_t t_exit, ExitCause cause, std::uint64_t now) const;
+    bool plain_entry(std::size_t guest, std::uint64_t t_entry, bool injected_tick) const;
+    // The general cases of exit_and_next and on_reentry, kept out of their short paths.
+    [[gnu::noinline]] Decision exit_then_next(std::size_t guest, std::uint64_t t_exit, ExitCause cause,
+                                              std::uint64_t root_inside, std::uint64_t now);
+    [[gnu::noinline]] void enter_slow(std::size_t guest, std::uint64_t t_entry, bool injected_tick);
     void charge_owner(std::uint64_t to, std::uint64_t GuestStats::*bucket);
     void charge_guest_mode(std::uint64_t to, std::uint64_t root_inside);
     void charge_unowned(std::uint64_t to, std::uint64_t RunStats::*bucket);
     void close_slice();
     void open_slice(std::size_t g, std::uint64_t at);
     Decision decide_run(std::size_t g, std::uint64_t now);
+    void begin_turn(std::size_t g, std::uint64_t now);
+    Decision run_decision(std::size_t g, bool new_slice);
     Decision decide_idle(std::size_t on_behalf, std::uint64_t until, std::uint64_t now);
     Decision decide_finished(std::uint64_t now);
     [[gnu::cold]] void died_outside_guest_mode(std::size_t guest, std::uint64_t t, ExitCause cause);
@@ -227,14 +252,26 @@ class Scheduler {
     // scheduler_policy.cpp: who owns the CPU.
     Decision choose(std::uint64_t now);
     void advance_slot(std::uint64_t now);
+    // `fixed`: the slot after the current one begins where it ended.
+    void next_slot() {
+        const std::size_t g = frame_next_[q_.guest];
+        q_.guest = g;
+        q_.end = sat_add(q_.end, pay_debt(g, guests_[g].p.slice_ticks));
+        ++q_.seq;
+        q_.yielded = false;
+    }
     bool quantum_still_valid(std::uint64_t now) const;
     void pick_round_robin(std::uint64_t now);
-    bool blocked(std::size_t g) const;
+    // A guest that executed a trapped HLT waits for its next event, its virtual tick: the
+    // "yield" of yield_on_hlt. A pending tick makes it runnable again at once (HLT with an
+    // interrupt pending does not block, as in KVM's kvm_vcpu_block); so does a device's (wake()).
+    bool blocked(std::size_t g) const {
+        return stats_[g].activity == Activity::halted_trapped && !guests_[g].tick_pending && !guests_[g].woken;
+    }
     bool alive(std::size_t g) const { return stats_[g].activity != Activity::dead; }
     std::uint64_t budget_left(std::size_t g, std::uint64_t now) const;
     void charge_budget(std::size_t g, std::uint64_t from, std::uint64_t to);
     std::uint64_t next_wake() const;
-    std::size_t next_in_frame(std::size_t g) const;
     void guest_died(std::size_t g, std::uint64_t t);
 
     // scheduler_queues.cpp: the queues a decision reads instead of scanning the guests.
@@ -285,6 +322,9 @@ class Scheduler {
     // Idle phase: on whose behalf, and the latest time that may be charged to it (slot end).
     std::size_t idle_for_ = kNoGuest;
     std::uint64_t idle_bound_ = 0;
+    // prepare_short_switch: exit_and_next may begin the next slot on its short path while the
+    // time is before this (0: it may not).
+    std::uint64_t short_until_ = 0;
 };
 
 } // namespace vmx

@@ -34,16 +34,6 @@ void add_usage(std::uint64_t& period_end, std::uint64_t& used, std::uint64_t per
 
 } // namespace
 
-// A quantum of `length` for guest g, less what it owes for earlier overruns (at most all but one
-// tick of it; the rest waits for the next one).
-inline std::uint64_t Scheduler::pay_debt(std::size_t g, std::uint64_t length) {
-    GuestRuntime& r = guests_[g];
-    if (r.debt == 0 || length <= 1) return length;
-    const std::uint64_t pay = r.debt < length - 1 ? r.debt : length - 1;
-    r.debt -= pay;
-    return length - pay;
-}
-
 void Scheduler::charge_budget(std::size_t g, std::uint64_t from, std::uint64_t to) {
     GuestRuntime& r = guests_[g];
     if (r.budget == 0) return;
@@ -61,13 +51,6 @@ std::uint64_t Scheduler::budget_left(std::size_t g, std::uint64_t now) const {
     std::uint64_t used = r.used;
     roll_period(period_end, used, r.p.cap_period_ticks, now);
     return used < r.budget ? r.budget - used : 0;
-}
-
-// A guest that executed a trapped HLT waits for its next event, its virtual tick: the
-// "yield" of yield_on_hlt. A pending tick makes it runnable again at once (HLT with an
-// interrupt pending does not block, as in KVM's kvm_vcpu_block); so does a device's (wake()).
-bool Scheduler::blocked(std::size_t g) const {
-    return stats_[g].activity == Activity::halted_trapped && !guests_[g].tick_pending && !guests_[g].woken;
 }
 
 bool Scheduler::quantum_still_valid(std::uint64_t now) const {
@@ -107,8 +90,6 @@ std::uint64_t Scheduler::next_wake() const {
     return min_u64(run_end_, min_u64(wakes_.top_time(), refills_.top_time()));
 }
 
-inline std::size_t Scheduler::next_in_frame(std::size_t g) const { return frame_next_[g]; }
-
 // The successors from the frame's bitmap: once at the start and once per guest that leaves it.
 void Scheduler::frame_changed() {
     for (std::size_t g = 0; g < count_; ++g) {
@@ -125,16 +106,13 @@ void Scheduler::advance_slot(std::uint64_t now) {
     while (now >= q_.end) {
         if (frame_.contains(q_.guest) && now - q_.end >= frame_len_)
             q_.end += (now - q_.end) / frame_len_ * frame_len_; // whole frames missed
-        const std::size_t g = next_in_frame(q_.guest);
-        q_.guest = g;
-        q_.end = sat_add(q_.end, pay_debt(g, guests_[g].p.slice_ticks));
-        ++q_.seq;
-        q_.yielded = false;
+        next_slot();
     }
 }
 
 void Scheduler::guest_died(std::size_t g, std::uint64_t t) {
     GuestRuntime& r = guests_[g];
+    short_until_ = 0; // the frame, or the next slot's guest, may be what died
     if (alive(g)) --alive_count_;
     stats_[g].activity = Activity::dead;
     stats_[g].died_at = t;
