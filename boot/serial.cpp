@@ -26,6 +26,7 @@ constexpr unsigned pump_burst = 4;
 constexpr std::size_t ring_size = 64 * 1024;  // a power of two
 char ring[ring_size];
 std::size_t ring_head = 0;  // next byte to send
+std::size_t ring_settled = 0;  // the bytes before it have been given back to their lines' owners
 std::size_t ring_tail = 0;  // next free slot
 std::uint64_t dropped = 0;
 
@@ -70,9 +71,12 @@ void ring_put(char c) {
     ++ring_tail;
 }
 
-// The oldest `n` bytes of the ring have left: the lines they end give their owners' shares back.
-void bytes_left(std::size_t n) {
-    ring_head += n;
+// The bytes sent since the last look have left: the lines they end give their owners' shares
+// back. Done when a line is queued (where the shares are read), not per byte sent, so that
+// sending stays a few instructions a byte.
+void settle_sent() {
+    std::size_t n = ring_head - ring_settled;
+    ring_settled = ring_head;
     while (n != 0 && line_head != line_tail) {
         QueuedLine& l = lines[line_head % line_slots];
         const std::size_t rest = l.length - head_line_sent;
@@ -112,21 +116,20 @@ void ring_line(std::uint32_t owner, const char* s, std::size_t n, std::size_t by
     ++line_tail;
 }
 
-// Sends what the UART takes now, up to pump_burst bytes; the books once for all of them.
+// Sends what the UART takes now, up to pump_burst bytes.
 void pump_unlocked() {
-    std::size_t sent = 0;
-    while (sent < pump_burst && ring_head + sent != ring_tail && ready()) {
-        vmx::hw::outb(com1, static_cast<std::uint8_t>(ring[(ring_head + sent) % ring_size]));
-        ++sent;
+    for (unsigned i = 0; i < pump_burst && ring_head != ring_tail && ready(); ++i) {
+        vmx::hw::outb(com1, static_cast<std::uint8_t>(ring[ring_head % ring_size]));
+        ++ring_head;
     }
-    if (sent != 0) bytes_left(sent);
 }
 
 void flush_unlocked() {
     while (ring_head != ring_tail) {
         put(ring[ring_head % ring_size]);
-        bytes_left(1);
+        ++ring_head;
     }
+    settle_sent();
 }
 
 void write_unlocked(const char* s, std::size_t n) {
@@ -148,6 +151,7 @@ void write(const char* s, std::size_t n) {
 
 void queue(const char* s, std::size_t n) {
     vmx::SpinLockHeld held(g_lock);
+    settle_sent();
     const std::size_t bytes = ring_bytes(s, n);
     // The room promised to the guests and not used by them now is not the hypervisor's.
     const std::size_t promised = owner_share * owner_count - owners_queued;
@@ -161,6 +165,7 @@ void queue(const char* s, std::size_t n) {
 
 void share_queue(std::size_t owners) {
     vmx::SpinLockHeld held(g_lock);
+    settle_sent();
     if (owners == 0) owners = 1;
     if (owners > max_owners) owners = max_owners;
     const std::size_t free = ring_size - (ring_tail - ring_head);
@@ -170,6 +175,7 @@ void share_queue(std::size_t owners) {
 
 bool queue_line(std::size_t owner, const char* s, std::size_t n) {
     vmx::SpinLockHeld held(g_lock);
+    settle_sent();
     const std::size_t bytes = ring_bytes(s, n);
     if (owner >= max_owners || owner_queued[owner] + bytes > owner_share ||
         ring_size - (ring_tail - ring_head) < bytes || line_tail - line_head == line_slots) {

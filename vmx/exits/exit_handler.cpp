@@ -50,6 +50,12 @@ namespace {
         root = &guest.counters.root_ticks[exit_reason::cpuid];
         return handle_cpuid(guest);
     }
+    // Then the end of every slice, which goes to the scheduler with nothing to handle.
+    if (raw == exit_reason::preemption_timer) {
+        ++guest.counters.exits[exit_reason::preemption_timer];
+        root = &guest.counters.root_ticks[exit_reason::preemption_timer];
+        return ExitOutcome::preempted;
+    }
     const auto basic = static_cast<std::uint16_t>(raw);
     if (basic < exit_reason::count) [[likely]] {
         ++guest.counters.exits[basic];

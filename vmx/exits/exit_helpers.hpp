@@ -71,11 +71,19 @@ ExitOutcome handle_external_interrupt(Vcpu& guest);            // events.cpp
 ExitOutcome handle_entry_failure(Vcpu& guest, const ExitReason& reason); // events.cpp
 ExitOutcome stop_unhandled(Vcpu& guest, std::uint16_t reason); // events.cpp
 
-// Interrupt-window exiting on or off for the current guest (written only when it changes).
-void set_interrupt_window(Vcpu& guest, bool on);                 // interrupts.cpp
+// Interrupt-window exiting on or off for the current guest (written only when it changes:
+// the check is inline, the VMCS write is not).
+void change_interrupt_window(Vcpu& guest, bool on);              // interrupts.cpp
+inline void set_interrupt_window(Vcpu& guest, bool on) {
+    if (guest.window_armed != on) change_interrupt_window(guest, on);
+}
 // The event an exit interrupted the delivery of (IDT-vectoring information) is set up for
-// injection again, so the guest does not lose it.
-void reinject_interrupted_event();
+// injection again, so the guest does not lose it. Inline up to the common answer: none.
+void reinject_event(std::uint32_t idt_vectoring_info);           // interrupts.cpp
+inline void reinject_interrupted_event() {
+    const auto info = static_cast<std::uint32_t>(vmcs::read(Field::idt_vectoring_info));
+    if ((info & interruption_bits::valid) != 0) reinject_event(info);
+}
 // The guest can take an external interrupt at the coming entry.
 bool guest_can_take_interrupt();
 // A Linux guest: injects its virtual PC's pending interrupt if it can take it now, else arms an

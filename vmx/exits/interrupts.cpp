@@ -11,8 +11,7 @@
 
 namespace vmx {
 
-void set_interrupt_window(Vcpu& guest, bool on) {
-    if (guest.window_armed == on) return;
+void change_interrupt_window(Vcpu& guest, bool on) {
     const std::uint64_t primary = vmcs::read(Field::primary_processor_based_controls);
     vmcs::write(Field::primary_processor_based_controls,
                 on ? (primary | proc::interrupt_window_exiting) : (primary & ~std::uint64_t{proc::interrupt_window_exiting}));
@@ -23,9 +22,7 @@ void set_interrupt_window(Vcpu& guest, bool on) {
 // it must be injected again or the guest loses it (SDM "Information for VM Exits That Occur
 // During Event Delivery"). Exits caused by instructions never occur during event delivery; the
 // fast path calls this for the ones that can (a host interrupt or NMI), the run loop for all.
-void reinject_interrupted_event() {
-    const auto info = static_cast<std::uint32_t>(vmcs::read(Field::idt_vectoring_info));
-    if ((info & interruption_bits::valid) == 0) return;
+void reinject_event(std::uint32_t info) {
     if ((vmcs::read(Field::entry_interruption_info) & interruption_bits::valid) != 0) return;
     vmcs::write(Field::entry_interruption_info, info & ~interruption_bits::nmi_unblocking_due_to_iret);
     const DecodedInterruption d = decode_interruption_info(info);

@@ -65,9 +65,10 @@ void save_debug(SwitchedState& s) {
 
 // Saved and restored with the full mask, whatever the guest's XCR0: components it has disabled
 // still hold its own (initial) values, and never another guest's.
-void save_extended(const CpuBlock& cpu, std::uint8_t* area) {
+// `xcr0_now`: XCR0 as it is (a guest's own; 0: not known), which XSAVE needs to be the full mask.
+void save_extended(const CpuBlock& cpu, std::uint8_t* area, std::uint64_t xcr0_now) {
     if (cpu.xsave_mask != 0) {
-        xsetbv0(cpu.xsave_mask);
+        if (xcr0_now != cpu.xsave_mask) xsetbv0(cpu.xsave_mask);
         xsave(area, cpu.xsave_mask);
     } else {
         fxsave(area);
@@ -110,11 +111,11 @@ void save_host_state(CpuBlock& cpu) {
     host.dr6 = read_dr6();
     host.dr7 = read_dr7();
     asm volatile("mov %%cr2, %0" : "=r"(host.cr2));
-    save_extended(cpu, cpu.host_extended_state);
+    save_extended(cpu, cpu.host_extended_state, 0);
 }
 
 void restore_host_state(CpuBlock& cpu, Vcpu* current) {
-    if (current != nullptr) save_extended(cpu, current->extended_state);
+    if (current != nullptr) save_extended(cpu, current->extended_state, current->xcr0);
     load_extended(cpu, cpu.host_extended_state, cpu.xsave_mask);
     const HostSavedState& host = cpu.host;
     read_back_kernel_gs_base(cpu);
@@ -149,7 +150,7 @@ bool switch_to(Vcpu* previous, Vcpu& next) {
     // Even with no previous guest (its VMPTRLD failed last time) the CPU may hold a guest's value.
     const std::uint64_t kernel_gs_base = hw::read_back_kernel_gs_base(cpu);
     if (previous != nullptr) {
-        hw::save_extended(cpu, previous->extended_state);
+        hw::save_extended(cpu, previous->extended_state, previous->xcr0);
         hw::save_debug(previous->switched);
         previous->switched.msrs.kernel_gs_base = kernel_gs_base;
     }

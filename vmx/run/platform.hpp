@@ -17,9 +17,10 @@ struct Vcpu;
 
 // What a VM entry came back with: a VM exit the fast path handed to the run loop, or the
 // instruction's own failure.
+// Eight bytes, so that it comes back in one register.
 struct EntryResult {
-    bool exited = false;                    // a VM exit happened (the normal case)
     std::uint32_t vm_instruction_error = 0; // VMfailValid: why VMLAUNCH/VMRESUME failed
+    bool exited = false;                    // a VM exit happened (the normal case)
     bool fail_invalid = false;              // VMfailInvalid: no current VMCS
 };
 
