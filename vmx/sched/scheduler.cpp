@@ -165,8 +165,8 @@ Decision Scheduler::next(std::uint64_t now) {
 
 // `fixed`, at a decision to run: whether the slot after this one may be begun by exit_and_next's
 // short path, and until when (short_until_; 0: not). Its guest must be alive, not blocked and owe
-// no debt, and the exit handling must have been charged. Until that slot's guest leaves guest mode
-// only a death can undo this (guest_died clears it; a tick or wake-up only unblocks), and the rest
+// no debt, and the exit handling must have been charged. Until the guest decided on leaves guest
+// mode only a death can undo this (guest_died clears it; a tick or wake-up only unblocks), and the rest
 // is checked at the exit: a timer exit of an active guest, no tick due, the slot over by then and
 // the next not yet (its slice is at most the frame, so no whole frame is skipped).
 void Scheduler::prepare_short_switch() {

@@ -34,6 +34,10 @@
 //   }
 //   s.end(rdtsc());                      // closes the books; stats are final
 //
+// The shell may report an exit together with the next decision instead (the run loop does):
+// exit_and_next(guest, t_exit, cause, root_inside, now) is on_exit then next(now), the same books
+// and decision, with a short path for the commonest slice switch.
+//
 // After a `handled` exit, next() gives the same guest and the same absolute deadline (the slice
 // is neither extended nor restarted by exits: the hypervisor's time counts against it), unless a
 // virtual tick of that guest became due meanwhile (then it asks for the injection and arms the
