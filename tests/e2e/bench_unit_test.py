@@ -35,6 +35,10 @@ class SuiteTest(unittest.TestCase):
         self.assertEqual(runs["switch-64"].count("[guest "), 64)
         self.assertEqual(bench.SWITCH_GUESTS[-1], 256)  # vmx::max_guests, read from its header
         self.assertEqual(runs["switch-256"].count("[guest "), 256)
+        # Every guest of a switch run gets at least 10 slices of 100 us; never under 50 ms.
+        self.assertIn("duration_ms = 256\n", runs["switch-256"])
+        self.assertIn("duration_ms = 64\n", runs["switch-64"])
+        self.assertIn("duration_ms = 50\n", runs["switch-2"])
         self.assertEqual(len(runs), 1 + 4 + 9 + 1)  # the 4-guest switch run is an accuracy run
         scale = runs[bench.SCALE_NAME]  # 4 CPUs x 16 guests, each CPU's guests on it
         self.assertEqual(scale.count("[guest "), bench.SCALE_CPUS * bench.SCALE_GUESTS)
