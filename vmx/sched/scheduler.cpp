@@ -164,8 +164,8 @@ Decision Scheduler::next(std::uint64_t now) {
 }
 
 // `fixed`, at a decision to run: whether the slot after this one may be begun by exit_and_next's
-// short path, and until when (short_until_; 0: not). Its guest must be alive, not blocked and owe
-// no debt, and the exit handling must have been charged. Until the guest decided on leaves guest
+// short path, and until when (short_until_; 0: not): its end, less the debt its guest will pay
+// from it. Its guest must be alive and not blocked, and the exit handling must have been charged. Until the guest decided on leaves guest
 // mode only a death can undo this (guest_died clears it; a tick or wake-up only unblocks), and the rest
 // is checked at the exit: a timer exit of an active guest, no tick due, the slot over by then and
 // the next not yet (its slice is at most the frame, so no whole frame is skipped).
@@ -173,8 +173,9 @@ void Scheduler::prepare_short_switch() {
     short_until_ = 0;
     if (params_.policy != Policy::fixed || frame_len_ == 0 || handled_exit_) return;
     const std::size_t h = frame_next_[q_.guest];
-    if (guests_[h].debt != 0 || !alive(h) || blocked(h)) return;
-    short_until_ = sat_add(q_.end, guests_[h].p.slice_ticks);
+    if (!alive(h) || blocked(h)) return;
+    const std::uint64_t slice = guests_[h].p.slice_ticks;
+    short_until_ = sat_add(q_.end, slice - debt_due(h, slice));
 }
 
 bool Scheduler::slot_switch_at_timer(std::size_t g, std::uint64_t t_exit, ExitCause cause, std::uint64_t now) const {
@@ -183,21 +184,19 @@ bool Scheduler::slot_switch_at_timer(std::size_t g, std::uint64_t t_exit, ExitCa
            stats_[g].activity == Activity::active;
 }
 
-Decision Scheduler::exit_then_next(std::size_t guest, std::uint64_t t_exit, ExitCause cause, std::uint64_t root_inside,
-                                   std::uint64_t now) {
-    on_exit(guest, t_exit, cause, root_inside);
-    return next(now);
-}
-
-// Flattened: the short path is one function, with no calls.
+// Flattened: the short path is one function with no calls, and the general one (on_exit, next)
+// costs no more than the two calls would.
 [[gnu::flatten]] Decision Scheduler::exit_and_next(std::size_t guest, std::uint64_t t_exit, ExitCause cause,
                                                    std::uint64_t root_inside, std::uint64_t now) {
-    if (!slot_switch_at_timer(guest, t_exit, cause, now)) return exit_then_next(guest, t_exit, cause, root_inside, now);
+    if (!slot_switch_at_timer(guest, t_exit, cause, now)) {
+        on_exit(guest, t_exit, cause, root_inside);
+        return next(now);
+    }
     ++run_.short_switches;
     // on_exit: guest mode up to the exit, one timer exit.
     charge_guest_mode(t_exit, root_inside);
     ++stats_[guest].exits[static_cast<std::size_t>(ExitCause::timer)];
-    // next: the next slot, whole (its guest owes nothing), and its guest's turn.
+    // next: the next slot (its guest pays what it owes from it), and its guest's turn.
     next_slot();
     begin_turn(q_.guest, now);
     return run_decision(q_.guest, true);

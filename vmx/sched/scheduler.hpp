@@ -227,28 +227,29 @@ class Scheduler {
     void charge_exit_handling(std::uint64_t now);
     // A quantum of `length` for guest g, less what it owes for earlier overruns (at most all but
     // one tick of it; the rest waits for the next one).
+    std::uint64_t debt_due(std::size_t g, std::uint64_t length) const {
+        const std::uint64_t debt = guests_[g].debt;
+        if (debt == 0 || length <= 1) return 0;
+        return debt < length - 1 ? debt : length - 1;
+    }
     std::uint64_t pay_debt(std::size_t g, std::uint64_t length) {
-        GuestRuntime& r = guests_[g];
-        if (r.debt == 0 || length <= 1) return length;
-        const std::uint64_t pay = r.debt < length - 1 ? r.debt : length - 1;
-        r.debt -= pay;
+        const std::uint64_t pay = debt_due(g, length);
+        guests_[g].debt -= pay;
         return length - pay;
     }
-    void prepare_short_switch();
+    [[gnu::always_inline]] inline void prepare_short_switch();
     bool slot_switch_at_timer(std::size_t guest, std::uint64_t t_exit, ExitCause cause, std::uint64_t now) const;
     bool plain_entry(std::size_t guest, std::uint64_t t_entry, bool injected_tick) const;
-    // The general cases of exit_and_next and on_reentry, kept out of their short paths.
-    [[gnu::noinline]] Decision exit_then_next(std::size_t guest, std::uint64_t t_exit, ExitCause cause,
-                                              std::uint64_t root_inside, std::uint64_t now);
-    [[gnu::noinline]] void enter_slow(std::size_t guest, std::uint64_t t_entry, bool injected_tick);
+    // on_reentry's general case.
+    void enter_slow(std::size_t guest, std::uint64_t t_entry, bool injected_tick);
     void charge_owner(std::uint64_t to, std::uint64_t GuestStats::*bucket);
     void charge_guest_mode(std::uint64_t to, std::uint64_t root_inside);
     void charge_unowned(std::uint64_t to, std::uint64_t RunStats::*bucket);
     void close_slice();
     void open_slice(std::size_t g, std::uint64_t at);
     Decision decide_run(std::size_t g, std::uint64_t now);
-    void begin_turn(std::size_t g, std::uint64_t now);
-    Decision run_decision(std::size_t g, bool new_slice);
+    [[gnu::always_inline]] inline void begin_turn(std::size_t g, std::uint64_t now);
+    [[gnu::always_inline]] inline Decision run_decision(std::size_t g, bool new_slice);
     Decision decide_idle(std::size_t on_behalf, std::uint64_t until, std::uint64_t now);
     Decision decide_finished(std::uint64_t now);
     [[gnu::cold]] void died_outside_guest_mode(std::size_t guest, std::uint64_t t, ExitCause cause);
