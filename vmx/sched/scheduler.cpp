@@ -165,13 +165,13 @@ Decision Scheduler::next(std::uint64_t now) {
 
 // `fixed`, at a decision to run: whether the slot after this one may be begun by exit_and_next's
 // short path, and until when (short_until_; 0: not): its end, less the debt its guest will pay
-// from it. Its guest must be alive and not blocked, and the exit handling must have been charged. Until the guest decided on leaves guest
+// from it. Its guest must be alive and not blocked (next() has charged any exit handling first). Until the guest decided on leaves guest
 // mode only a death can undo this (guest_died clears it; a tick or wake-up only unblocks), and the rest
 // is checked at the exit: a timer exit of an active guest, no tick due, the slot over by then and
 // the next not yet (its slice is at most the frame, so no whole frame is skipped).
 void Scheduler::prepare_short_switch() {
     short_until_ = 0;
-    if (params_.policy != Policy::fixed || frame_len_ == 0 || handled_exit_) return;
+    if (params_.policy != Policy::fixed || frame_len_ == 0) return;
     const std::size_t h = frame_next_[q_.guest];
     if (!alive(h) || blocked(h)) return;
     const std::uint64_t slice = guests_[h].p.slice_ticks;
