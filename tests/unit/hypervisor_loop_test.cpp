@@ -33,19 +33,33 @@ class FakeMachine final : public testing_support::FakePlatform {
         }
     }
     bool switch_to(vmx::Vcpu*, vmx::Vcpu& next) override {
+        if (next.index == fail_switch_guest && switches >= fail_switch_after) {
+            if (inside_enter_) ++failed_below;
+            return false;
+        }
         vmcs_[next.index].make_current();
         ++switches;
         return true;
     }
-    vmx::EntryResult enter(vmx::Vcpu& guest) override {
+    vmx::EntryResult enter(vmx::Vcpu& entered) override {
         vmx::EntryResult r;
-        if (scripts_[guest.index] == Script::fail_entry) {
-            r.vm_instruction_error = 7;
-            return r;
+        vmx::Vcpu* guest = &entered;
+        for (;;) {
+            r.guest = guest;
+            if (scripts_[guest->index] == Script::fail_entry) {
+                r.vm_instruction_error = 7;
+                return r;
+            }
+            run_until_exit(*guest);
+            inside_enter_ = true;
+            const int rc = vmx::exit_fast(*guest);
+            inside_enter_ = false;
+            if (rc == 1) break;
+            if (rc == 3) {
+                guest = guest->resume_next; // the next slot's guest, switched to below the run loop
+                ++switches_below;
+            }
         }
-        do {
-            run_until_exit(guest);
-        } while (vmx::exit_fast(guest) != 1);
         r.exited = true;
         return r;
     }
@@ -59,6 +73,11 @@ class FakeMachine final : public testing_support::FakePlatform {
     std::vector<std::uint64_t> activities; // the activity state of every entry
     std::uint64_t ran[8] = {};
     int switches = 0;
+    int switches_below = 0; // of them, made below the run loop (exit_fast's 3)
+    // switch_to(guest fail_switch_guest) fails once `switches` have been made (its VMPTRLD).
+    std::size_t fail_switch_guest = ~std::size_t{0};
+    int fail_switch_after = 0;
+    int failed_below = 0; // switch_to failures inside exit_fast
 
   private:
     void run_until_exit(const vmx::Vcpu& guest) {
@@ -99,6 +118,7 @@ class FakeMachine final : public testing_support::FakePlatform {
 
     std::vector<Script> scripts_;
     std::vector<FakeVmcs> vmcs_;
+    bool inside_enter_ = false;
 };
 
 struct Run {
@@ -196,6 +216,50 @@ TEST_CASE("run loop: a failed VM entry stops that guest, with the error in words
     CHECK(std::string(stop.detail) == "VMLAUNCH failed: VM entry with invalid control field(s) (VM-instruction error 7)");
     CHECK(run.scheduler.guest_stats(0).activity == vmx::Activity::dead);
     CHECK(run.scheduler.share_ppm(1) > 900000);
+}
+
+TEST_CASE("run loop: slot switches at timer exits are made below the loop, to the tick") {
+    Run run(3, vmx::Policy::fixed, 10000, 0, 600000);
+    FakeMachine m({Script::spin, Script::spin, Script::cpuid_every});
+    vmx::run_guests(run.scheduler, run.guests.data(), 3, vmx::RunOptions{});
+    // After the first frame (each guest launched from the loop), every slot ends at a timer exit
+    // and the next one is begun by exit_fast: the loop is entered once per guest.
+    CHECK(m.switches_below >= m.switches - 3);
+    CHECK(m.switches_below > 50);
+    CHECK(run.scheduler.run_stats().short_switches >= static_cast<std::uint64_t>(m.switches_below));
+    CHECK(run.scheduler.totals_add_up(0));
+    for (std::size_t g = 0; g < 3; ++g) {
+        const auto& c = run.guests[g].counters;
+        // Every timer exit's root-mode ticks are accounted, whichever way the switch went (the
+        // last one, at the end of the run, has no next entry).
+        CHECK(c.root_ticks[vmx::exit_reason::preemption_timer].count + 1 >= c.exits[vmx::exit_reason::preemption_timer]);
+        CHECK(run.scheduler.allotted_ppm(g) > 330000);
+    }
+
+    // A guest its VMCS's HOST_RSP does not name this frame for is switched to by the loop.
+    Run loop(2, vmx::Policy::fixed, 10000, 0, 200000);
+    FakeMachine m2({Script::spin, Script::spin});
+    loop.guests[1].host_rsp = 0x1000;
+    vmx::run_guests(loop.scheduler, loop.guests.data(), 2, vmx::RunOptions{});
+    CHECK(m2.switches_below == 0);
+    CHECK(m2.switches >= 19);
+    CHECK(loop.scheduler.totals_add_up(0));
+}
+
+TEST_CASE("run loop: a VMPTRLD failing in a switch below the loop stops that guest; the others run on") {
+    Run run(3, vmx::Policy::fixed, 10000, 0, 300000, vmx::OnGuestExit::reclaim);
+    FakeMachine m({Script::spin, Script::spin, Script::spin});
+    m.fail_switch_guest = 1;
+    m.fail_switch_after = 6; // after two frames: from then on its switches are made below
+    vmx::run_guests(run.scheduler, run.guests.data(), 3, vmx::RunOptions{});
+    const auto& stop = run.guests[1].stop;
+    CHECK(stop.reason == vmx::StopReason::hypervisor_error);
+    CHECK(std::string(stop.detail) == "VMPTRLD of its VMCS failed");
+    CHECK(run.scheduler.guest_stats(1).activity == vmx::Activity::dead);
+    CHECK(m.failed_below == 1);
+    CHECK(run.scheduler.totals_add_up(0));
+    CHECK(run.scheduler.share_ppm(0) > 450000);
+    CHECK(run.scheduler.share_ppm(2) > 450000);
 }
 
 namespace {

@@ -22,8 +22,11 @@ class CpuidMachine final : public testing_support::FakePlatform {
         vmcs_.make_current();
     }
     std::uint64_t rdtsc() override { return now += read_cost; }
-    vmx::EntryResult enter(vmx::Vcpu& guest) override {
+    vmx::EntryResult enter(vmx::Vcpu& entered) override {
+        vmx::Vcpu* current = &entered;
+        int rc = 0;
         do {
+            vmx::Vcpu& guest = *current;
             const std::uint64_t timer = vmcs_.get(Field::vmx_preemption_timer_value);
             std::uint16_t reason = vmx::exit_reason::preemption_timer;
             std::uint64_t ran = timer;
@@ -35,9 +38,12 @@ class CpuidMachine final : public testing_support::FakePlatform {
             vmcs_.set(Field::vmx_preemption_timer_value, timer - ran);
             vmcs_.set(Field::exit_reason, reason);
             vmcs_.set(Field::exit_instruction_length, 2);
-        } while (vmx::exit_fast(guest) != 1);
+            rc = vmx::exit_fast(guest);
+            if (rc == 3) current = guest.resume_next; // a slot switched below the run loop
+        } while (rc != 1);
         vmx::EntryResult r;
         r.exited = true;
+        r.guest = current;
         return r;
     }
 

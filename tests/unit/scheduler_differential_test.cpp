@@ -98,6 +98,7 @@ struct Coverage {
     std::uint64_t halts = 0, native_halts = 0, yields = 0, handled = 0, deaths = 0, overruns = 0;
     std::uint64_t throttled = 0, protocol_errors = 0, finished_early = 0, timeline_spans = 0;
     std::uint64_t fused = 0, short_switches = 0; // exit_and_next calls, and its short paths
+    std::uint64_t short_entries = 0;             // entries by enter_after_short_switch
 
     void add(const vmx::Scheduler& s) {
         for (std::size_t g = 0; g < s.guest_count(); ++g) {
@@ -120,14 +121,15 @@ struct Coverage {
         if (std::getenv("METRONOME_SCHED_VERBOSE") != nullptr) {
             std::printf("steps %llu runs %llu idles %llu (on behalf %llu) injected %llu coalesced %llu halts %llu "
                         "native %llu yields %llu handled %llu deaths %llu overruns %llu throttled %llu "
-                        "protocol errors %llu finished early %llu spans %llu fused %llu short %llu\n",
+                        "protocol errors %llu finished early %llu spans %llu fused %llu short %llu (entries %llu)\n",
                         u(steps), u(runs), u(idles), u(idles_on_behalf), u(injections), u(coalesced), u(halts),
                         u(native_halts), u(yields), u(handled), u(deaths), u(overruns), u(throttled),
-                        u(protocol_errors), u(finished_early), u(timeline_spans), u(fused), u(short_switches));
+                        u(protocol_errors), u(finished_early), u(timeline_spans), u(fused), u(short_switches),
+                        u(short_entries));
         }
         for (std::uint64_t v : {runs, idles, idles_on_behalf, injections, coalesced, halts, native_halts, yields,
                                 handled, deaths, overruns, throttled, protocol_errors, timeline_spans, fused,
-                                short_switches})
+                                short_switches, short_entries})
             CHECK(v > 0);
         if (few_guests) CHECK(finished_early > 0); // every guest dead, or halted for good, before the end
     }
@@ -176,8 +178,11 @@ struct Pair {
     std::unique_ptr<vmx::Scheduler> s = std::make_unique<vmx::Scheduler>();
     std::unique_ptr<oracle::OracleScheduler> o = std::make_unique<oracle::OracleScheduler>();
     bool agree = true; // every decision so far was the same
+    bool after_short = false;             // the last call was exit_and_next on its short path
+    std::uint64_t entries_after_short = 0; // entries made by enter_after_short_switch
 
     Decision next(std::uint64_t now) {
+        after_short = false;
         const Decision a = s->next(now);
         const Decision b = o->next(now);
         if (!same_decision(a, b)) {
@@ -190,12 +195,28 @@ struct Pair {
         return a;
     }
     void on_reentry(std::size_t g, std::uint64_t t, bool injected) {
+        after_short = false;
         s->on_reentry(g, t, injected);
         o->on_reentry(g, t, injected);
     }
-    // The fused call against the oracle's two.
+    // The entry of a decision: right after a short switch (nothing else told in between) as the
+    // switch below the run loop makes it, enter_after_short_switch; else on_reentry.
+    void enter(std::size_t g, std::uint64_t t, bool injected) {
+        if (after_short) ++entries_after_short;
+        if (after_short) s->enter_after_short_switch(g, t, injected);
+        else s->on_reentry(g, t, injected);
+        o->on_reentry(g, t, injected);
+        after_short = false;
+    }
+    // The fused call against the oracle's two; short_switch_guest must name the guest of the
+    // short path beforehand exactly when it is taken.
     Decision exit_and_next(std::size_t g, std::uint64_t t, ExitCause cause, std::uint64_t root_inside, std::uint64_t now) {
+        const std::size_t predicted = s->short_switch_guest(g, t, cause, now);
+        const std::uint64_t shorts = s->run_stats().short_switches;
         const Decision a = s->exit_and_next(g, t, cause, root_inside, now);
+        after_short = s->run_stats().short_switches != shorts;
+        CHECK(after_short == (predicted != vmx::kNoGuest));
+        if (after_short) CHECK(a.guest == predicted);
         o->on_exit(g, t, cause, root_inside);
         const Decision b = o->next(now);
         if (!same_decision(a, b)) {
@@ -207,10 +228,12 @@ struct Pair {
         return a;
     }
     void on_exit(std::size_t g, std::uint64_t t, ExitCause cause, std::uint64_t root_inside) {
+        after_short = false;
         s->on_exit(g, t, cause, root_inside);
         o->on_exit(g, t, cause, root_inside);
     }
     void set_timer(std::size_t g, std::uint64_t due) {
+        after_short = false;
         s->set_timer(g, due);
         o->set_timer(g, due);
     }
@@ -293,7 +316,7 @@ bool run_trace(Random& rng, const Trial& trial, std::size_t steps, Coverage& cov
         if (trial.guests[g].tick_period_ticks == 0 && ((injected && rng.chance(70)) || rng.chance(3)))
             pair.set_timer(g, random_timer(rng, now));
         if (rng.chance(1)) pair.set_timer(rng.below(n), random_timer(rng, now));
-        pair.on_reentry(g, entry, injected);
+        pair.enter(g, entry, injected);
         std::uint64_t exit;
         ExitCause cause;
         if (rng.chance(55) || d.timer_deadline <= entry) {
@@ -320,6 +343,7 @@ bool run_trace(Random& rng, const Trial& trial, std::size_t steps, Coverage& cov
     pair.end(now + rng.below(1000));
     if (!books_agree(*pair.s, *pair.o)) return false;
     cov.add(*pair.s);
+    cov.short_entries += pair.entries_after_short;
     CHECK(pair.next(now + 5000).kind == DecisionKind::finished);
     return pair.agree;
 }

@@ -147,6 +147,7 @@ int exit_fast(Vcpu& guest) {
             return 0;
         }
     }
+    if (outcome == ExitOutcome::preempted && guest.fast.below != nullptr && switch_below_loop(guest, exited)) return 3;
     guest.fast.exit_tsc = exited;
     guest.fast.outcome = static_cast<std::uint8_t>(outcome);
     // Read again rather than kept across the handler: a register saved on every fast exit costs

@@ -31,9 +31,18 @@ ExitOutcome handle_exit(Vcpu& guest);
 // The fast path. Handles the exit; returns 0 when the guest may be resumed at once (the exit was
 // handled, and no scheduling event is due before guest.fast.deadline), with its root-mode ticks
 // added to guest.fast.root_ticks and to its counters, or 2 for the same with every register and
-// CR2 loaded from the Vcpu; otherwise 1, with guest.fast.exit_tsc, outcome and reason saying
-// what the run loop must act on.
+// CR2 loaded from the Vcpu; 3 when a timer exit switched to the next slot's guest below the run
+// loop (switch_below_loop: guest.resume_next is resumed instead); otherwise 1, with
+// guest.fast.exit_tsc, outcome and reason saying what the run loop must act on.
 int exit_fast(Vcpu& guest);
+
+// At a timer exit of `guest` (TSC `exited`) whose FastPath names a SwitchBelow: where the
+// scheduler's short path would begin the next slot (Scheduler::short_switch_guest) and its guest
+// can be resumed from this frame, tells the scheduler, makes that guest current, prepares its
+// entry as the run loop would and returns true, with guest.resume_next naming it (exit_fast
+// answers 3). False: nothing was done, the exit goes to the run loop (or, with switch_failed
+// set, the next guest could not be made current and was stopped). vmx/run/run_loop.cpp.
+bool switch_below_loop(Vcpu& guest, std::uint64_t exited);
 
 // Stops the guest with a reason and a message (shared by the exit paths and the run loop).
 void stop_guest(Vcpu& guest, StopReason reason, std::uint16_t exit_reason, const char* detail);

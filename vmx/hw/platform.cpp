@@ -171,8 +171,10 @@ bool switch_to(Vcpu* previous, Vcpu& next) {
 EntryResult enter(Vcpu& guest) {
     // `tools/metronome debug`: a Bochs magic breakpoint before the chosen guest's VMLAUNCH.
     if (!guest.launched) hw::debug_break_before_launch(guest);
-    const int rc = metronome_vm_enter(&guest, guest.launched ? 1 : 0);
+    const VmEnterResult entered = metronome_vm_enter(&guest, guest.launched ? 1 : 0);
+    const std::int64_t rc = entered.rc;
     EntryResult r;
+    r.guest = entered.guest;
     if (rc == 0) {
         r.exited = true;
     } else if (rc == 1) {

@@ -92,6 +92,10 @@ namespace vmx {
 struct Vcpu;
 }
 
-// vm_entry.S; see the comment there for the contract.
-extern "C" int metronome_vm_enter(vmx::Vcpu* guest, int launched);
+// vm_entry.S; see the comment there for the contract. Two integers: RAX and RDX (SysV).
+struct VmEnterResult {
+    std::int64_t rc;   // 0: a VM exit for the run loop; 1, 2, 3: the entry failed
+    vmx::Vcpu* guest;  // whose exit, or whose entry failed
+};
+extern "C" VmEnterResult metronome_vm_enter(vmx::Vcpu* guest, int launched);
 extern "C" void metronome_vm_exit();

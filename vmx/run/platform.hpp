@@ -16,12 +16,14 @@ namespace vmx {
 struct Vcpu;
 
 // What a VM entry came back with: a VM exit the fast path handed to the run loop, or the
-// instruction's own failure.
-// Eight bytes, so that it comes back in one register.
+// instruction's own failure, and whose: the guest entered, or the one a slice switch below the
+// run loop made current (vmx/run/run_loop.hpp, switch_below_loop). Sixteen bytes, so that it
+// comes back in two registers.
 struct EntryResult {
     std::uint32_t vm_instruction_error = 0; // VMfailValid: why VMLAUNCH/VMRESUME failed
     bool exited = false;                    // a VM exit happened (the normal case)
     bool fail_invalid = false;              // VMfailInvalid: no current VMCS
+    Vcpu* guest = nullptr;                  // the guest that exited, or whose entry failed
 };
 
 namespace platform {

@@ -65,6 +65,49 @@ bool try_inject_tick(Vcpu& guest) {
 }
 
 
+// A guest whose timer exits may be switched away from below the run loop, and that may be switched
+// to there: what its entry needs is all in prepare_entry (no `tsc = own` books, no virtual PC).
+bool may_switch_below(const Vcpu& guest) { return !guest.own_tsc && guest.pc == nullptr; }
+
+// What the entry of `guest` for the run decision d needs besides its timer: its virtual tick or
+// its PC's interrupt, and its activity state. `deadline` comes earlier where its APIC timer is due
+// sooner. True when a tick reached it (on_reentry's `injected`).
+[[gnu::always_inline]] inline bool prepare_entry(Vcpu& guest, const Decision& d, Scheduler& scheduler,
+                                                std::uint64_t& deadline) {
+    bool injected = false;
+    if (guest.own_tsc && guest.pc != nullptr) {
+        // Its timer was given to the scheduler only now, after this decision.
+        const std::uint64_t due = pc_timer_due_host(guest);
+        if (due < deadline) deadline = due;
+    }
+    if (guest.pc != nullptr) {
+        // A Linux guest: a due tick is its APIC timer's expiry, and its virtual PC decides
+        // what to inject.
+        if (d.inject_tick) {
+            pc_timer_tick(guest);
+            injected = true; // it reached the guest's APIC
+            const std::uint64_t next = pc_timer_due_host(guest);
+            scheduler.set_timer(d.guest, next);
+            if (next < deadline) deadline = next;
+        }
+        const bool delivered = deliver_pc_interrupt(guest);
+        if (d.resume_halted) {
+            const bool wake = delivered || halt_is_over(guest);
+            vmcs::write(Field::guest_activity_state, wake ? activity::active : activity::hlt);
+        }
+    } else {
+        if (d.inject_tick) {
+            injected = try_inject_tick(guest);
+        } else {
+            set_interrupt_window(guest, false);
+        }
+        const bool wake = d.resume_halted && !injected && halt_is_over(guest);
+        if (d.resume_halted && !injected && !wake) vmcs::write(Field::guest_activity_state, activity::hlt);
+        if (injected || wake) vmcs::write(Field::guest_activity_state, activity::active);
+    }
+    return injected;
+}
+
 ExitCause cause_of(ExitOutcome outcome) {
     switch (outcome) {
     case ExitOutcome::preempted:
@@ -173,6 +216,11 @@ void run_guests(Scheduler& scheduler, Vcpu* guests, std::size_t count, const Run
         ExitCause cause = ExitCause::handled;
         std::uint64_t root_inside = 0;
     } exit;
+    SwitchBelow below;
+    below.scheduler = &scheduler;
+    below.guests = guests;
+    below.count = count;
+    below.options = &options;
     for (Vcpu* g = guests; g != guests + count; ++g) {
         g->fast.timer_rate = options.timer_rate;
         g->fast.timer_limit = options.timer_limit;
@@ -216,38 +264,8 @@ void run_guests(Scheduler& scheduler, Vcpu* guests, std::size_t count, const Run
             if (guest.own_tsc) resume_own_tsc(guest, scheduler);
         }
         platform::background();
-        bool injected = false;
         std::uint64_t deadline = d.timer_deadline < closes_at ? d.timer_deadline : closes_at;
-        if (guest.own_tsc && guest.pc != nullptr) {
-            // Its timer was given to the scheduler only now, after this decision.
-            const std::uint64_t due = pc_timer_due_host(guest);
-            if (due < deadline) deadline = due;
-        }
-        if (guest.pc != nullptr) {
-            // A Linux guest: a due tick is its APIC timer's expiry, and its virtual PC decides
-            // what to inject.
-            if (d.inject_tick) {
-                pc_timer_tick(guest);
-                injected = true; // it reached the guest's APIC
-                const std::uint64_t next = pc_timer_due_host(guest);
-                scheduler.set_timer(d.guest, next);
-                if (next < deadline) deadline = next;
-            }
-            const bool delivered = deliver_pc_interrupt(guest);
-            if (d.resume_halted) {
-                const bool wake = delivered || halt_is_over(guest);
-                vmcs::write(Field::guest_activity_state, wake ? activity::active : activity::hlt);
-            }
-        } else {
-            if (d.inject_tick) {
-                injected = try_inject_tick(guest);
-            } else {
-                set_interrupt_window(guest, false);
-            }
-            const bool wake = d.resume_halted && !injected && halt_is_over(guest);
-            if (d.resume_halted && !injected && !wake) vmcs::write(Field::guest_activity_state, activity::hlt);
-            if (injected || wake) vmcs::write(Field::guest_activity_state, activity::active);
-        }
+        const bool injected = prepare_entry(guest, d, scheduler, deadline);
 
         const std::uint64_t entry = platform::rdtsc();
         if (typist != nullptr && deadline > entry && deadline - entry > options.console_poll_ticks) {
@@ -256,44 +274,93 @@ void run_guests(Scheduler& scheduler, Vcpu* guests, std::size_t count, const Run
         vmcs::write(Field::vmx_preemption_timer_value, timer_value_for(entry, deadline, options));
         guest.fast.deadline = deadline;
         guest.fast.root_ticks = 0;
+        below.closes_at = closes_at;
+        guest.fast.below = typist == nullptr && (window == nullptr || window->opened) && may_switch_below(guest) ? &below
+                                                                                                              : nullptr;
         const std::uint64_t resume_at = platform::rdtsc();
         scheduler.on_reentry(d.guest, resume_at, injected);
         if (root_slot != nullptr) root_slot->add(resume_at - root_since);
         root_slot = nullptr;
         if (guest.counters.first_entry_tsc == 0) guest.counters.first_entry_tsc = resume_at;
         const EntryResult r = platform::enter(guest);
+        // The guest that exited: another than the one entered where slots were switched below.
+        Vcpu& g = r.guest != nullptr ? *r.guest : guest;
+        current = &g;
         if (!r.exited) {
-            stop_failed_entry(guest, r);
-            scheduler.on_exit(d.guest, platform::rdtsc(), ExitCause::dead, guest.fast.root_ticks);
-            if (!guest.ready) {
-                guest.ready = true;
+            stop_failed_entry(g, r);
+            scheduler.on_exit(g.index, platform::rdtsc(), ExitCause::dead, g.fast.root_ticks);
+            if (!g.ready) {
+                g.ready = true;
                 ++arrived;
             }
             continue;
         }
-        guest.launched = true;
-        const std::uint16_t basic = guest.fast.reason;
-        root_slot = basic < exit_reason::count ? &guest.counters.root_ticks[basic] : nullptr;
-        root_since = guest.fast.exit_tsc;
-        const auto outcome = static_cast<ExitOutcome>(guest.fast.outcome);
-        if (outcome != ExitOutcome::stopped) reinject_interrupted_event();
-        if (outcome == ExitOutcome::timer_changed) scheduler.set_timer(d.guest, pc_timer_due_host(guest));
-        exit.t_exit = guest.fast.exit_tsc;
-        exit.cause = cause_of(outcome);
-        exit.root_inside = guest.fast.root_ticks;
-        if (typist != nullptr) {
-            scheduler.on_exit(d.guest, exit.t_exit, exit.cause, exit.root_inside);
-        } else {
-            exit.guest = &guest;
+        g.launched = true;
+        if (below.switch_failed) {
+            // Told to the scheduler already; the guest that was to follow is stopped.
+            below.switch_failed = false;
+            current = nullptr;
+            continue;
         }
-        if (outcome == ExitOutcome::ready || (outcome == ExitOutcome::stopped && !guest.ready)) {
-            guest.ready = true;
+        const std::uint16_t basic = g.fast.reason;
+        root_slot = basic < exit_reason::count ? &g.counters.root_ticks[basic] : nullptr;
+        root_since = g.fast.exit_tsc;
+        const auto outcome = static_cast<ExitOutcome>(g.fast.outcome);
+        if (outcome != ExitOutcome::stopped) reinject_interrupted_event();
+        if (outcome == ExitOutcome::timer_changed) scheduler.set_timer(g.index, pc_timer_due_host(g));
+        exit.t_exit = g.fast.exit_tsc;
+        exit.cause = cause_of(outcome);
+        exit.root_inside = g.fast.root_ticks;
+        if (typist != nullptr) {
+            scheduler.on_exit(g.index, exit.t_exit, exit.cause, exit.root_inside);
+        } else {
+            exit.guest = &g;
+        }
+        if (outcome == ExitOutcome::ready || (outcome == ExitOutcome::stopped && !g.ready)) {
+            g.ready = true;
             ++arrived;
         }
     }
+    for (Vcpu* g = guests; g != guests + count; ++g) g->fast.below = nullptr;
     if (exit.guest != nullptr) scheduler.on_exit(exit.guest->index, exit.t_exit, exit.cause, exit.root_inside);
     scheduler.end(platform::rdtsc());
     if (window != nullptr && window->opened) window->end = scheduler.charged_until();
+}
+
+bool switch_below_loop(Vcpu& guest, std::uint64_t exited) {
+    SwitchBelow& below = *guest.fast.below;
+    Scheduler& scheduler = *below.scheduler;
+    guest.launched = true; // it exited: its next entry is a VMRESUME, whoever makes it
+    // A timer exit of an active guest (cause_of's `timer`), with the window still open.
+    if (vmcs::read(Field::guest_activity_state) == activity::hlt) return false;
+    const std::uint64_t now = platform::rdtsc();
+    if (now >= below.closes_at) return false;
+    const std::size_t h = scheduler.short_switch_guest(guest.index, exited, ExitCause::timer, now);
+    if (h >= below.count) return false;
+    Vcpu& next = below.guests[h];
+    // Resumed from this frame: launched, and entered from it before (its HOST_RSP is this one).
+    if (!next.launched || next.host_rsp != guest.host_rsp || !may_switch_below(next)) return false;
+    reinject_interrupted_event();
+    const Decision d = scheduler.short_switch(guest.index, exited, guest.fast.root_ticks, now);
+    if (&next != &guest && !platform::switch_to(&guest, next)) {
+        stop_guest(next, StopReason::hypervisor_error, 0, "VMPTRLD of its VMCS failed");
+        scheduler.on_exit(h, platform::rdtsc(), ExitCause::dead);
+        below.switch_failed = true;
+        return false;
+    }
+    platform::background();
+    std::uint64_t deadline = d.timer_deadline < below.closes_at ? d.timer_deadline : below.closes_at;
+    const bool injected = prepare_entry(next, d, scheduler, deadline);
+    const std::uint64_t entry = platform::rdtsc();
+    vmcs::write(Field::vmx_preemption_timer_value, timer_value_for(entry, deadline, *below.options));
+    next.fast.deadline = deadline;
+    next.fast.root_ticks = 0;
+    next.fast.below = &below;
+    guest.resume_next = &next;
+    const std::uint64_t resume_at = platform::rdtsc();
+    scheduler.enter_after_short_switch(h, resume_at, injected);
+    guest.counters.root_ticks[exit_reason::preemption_timer].add(resume_at - exited);
+    return true;
 }
 
 } // namespace vmx

@@ -26,6 +26,19 @@ struct RunOptions {
     std::uint64_t console_poll_ticks = 0;
 };
 
+// What a slice switch made below the run loop needs (switch_below_loop in vmx/exits/
+// exit_handler.hpp): run_guests keeps one and names it in the FastPath of each guest it enters
+// where such a switch is allowed (no console_input guest, no window still to open, neither guest
+// `tsc = own` nor a Linux guest).
+struct SwitchBelow {
+    Scheduler* scheduler = nullptr;
+    Vcpu* guests = nullptr;
+    std::size_t count = 0;
+    const RunOptions* options = nullptr;
+    std::uint64_t closes_at = ~0ull;  // the measurement window's end: the run loop stops there
+    bool switch_failed = false;       // the next guest's VMPTRLD failed: it is stopped, none is current
+};
+
 // Preemption-timer value that fires at `deadline` or at most one timer unit later: rounding up
 // never ends a slice early (SDM "VMX-Preemption Timer": the timer counts down by 1 every 2^rate
 // TSC ticks and exits at 0). 0 when the deadline has passed: exit before any guest instruction.

@@ -122,9 +122,14 @@ struct SwitchedState {
     std::uint64_t dr6 = 0xffff0ff0u;
 };
 
+struct SwitchBelow; // vmx/run/run_loop.hpp
+
 // What lets a handled exit go straight back to the guest (vmx/exits/exit_handler.cpp) without
 // the scheduler: it is set by the run loop at each entry it makes.
 struct FastPath {
+    // Where a timer exit at the end of the slot may switch to the next slot's guest without the
+    // run loop (vmx/run/run_loop.cpp, switch_below_loop); null where it may not.
+    SwitchBelow* below = nullptr;
     std::uint64_t deadline = 0;     // the TSC of this guest's next scheduling event (slice end,
                                     // tick due, end of the run): from then on exits go to the loop
     std::uint64_t root_ticks = 0;   // root-mode ticks of the exits it absorbed since that entry
@@ -149,6 +154,9 @@ struct PcPlatform; // vmx/devices/pc.hpp
 struct Vcpu {
     GuestRegisters regs{};          // first: vm_entry.S addresses it by offset
     std::uint64_t host_rsp = 0;     // the HOST_RSP its VMCS holds (vm_entry.S writes it on change)
+    // exit_fast's answer 3: the guest vm_entry.S resumes instead of this one (a slice switch made
+    // below the run loop; it is current, and its VMCS's HOST_RSP is this frame too).
+    Vcpu* resume_next = nullptr;
     std::uint32_t index = 0;        // in its CPU's schedule (the scheduler's guest number)
     std::uint32_t guest_number = 0; // in the configuration (the console queue, the report)
     const char* name = "";
@@ -183,5 +191,6 @@ struct Vcpu {
 // vm_entry.S finds these at fixed offsets.
 static_assert(offsetof(Vcpu, regs) == 0);
 static_assert(offsetof(Vcpu, host_rsp) == 0x80);
+static_assert(offsetof(Vcpu, resume_next) == 0x88);
 
 } // namespace vmx

@@ -192,13 +192,37 @@ bool Scheduler::slot_switch_at_timer(std::size_t g, std::uint64_t t_exit, ExitCa
         on_exit(guest, t_exit, cause, root_inside);
         return next(now);
     }
+    return short_switch(guest, t_exit, root_inside, now);
+}
+
+// What on_exit and next would do here, with what slot_switch_at_timer established taken as
+// known: `fixed` (no budget), the guest owns the CPU in guest mode with its slice begun, and
+// mark_ <= t_exit <= now.
+[[gnu::flatten]] Decision Scheduler::short_switch(std::size_t guest, std::uint64_t t_exit, std::uint64_t root_inside,
+                                                  std::uint64_t now) {
     ++run_.short_switches;
-    // on_exit: guest mode up to the exit, one timer exit.
-    charge_guest_mode(t_exit, root_inside);
-    ++stats_[guest].exits[static_cast<std::size_t>(ExitCause::timer)];
-    // next: the next slot (its guest pays what it owes from it), and its guest's turn.
+    // on_exit: guest mode up to the exit, less the exits the fast path handled; one timer exit.
+    GuestStats& s = stats_[guest];
+    if (t_exit > mark_) {
+        const std::uint64_t d = t_exit - mark_;
+        const std::uint64_t inside = root_inside < d ? root_inside : d;
+        s.ran += d - inside;
+        s.hypervisor += inside;
+        s.allotted += d;
+        timeline_.add(guest, SpanKind::running, mark_, t_exit);
+        slice_last_ = t_exit;
+        mark_ = t_exit;
+    }
+    ++s.exits[static_cast<std::size_t>(ExitCause::timer)];
+    // next: the slice closed, the time since the exit is switching, the next slot (its guest pays
+    // what it owes from it) and its guest's turn.
+    if (slice_begun_) s.slice.add(slice_last_ - slice_start_);
+    run_.switching += now - mark_;
+    mark_ = now;
     next_slot();
-    begin_turn(q_.guest, now);
+    owner_ = q_.guest;
+    owner_seq_ = q_.seq;
+    slice_begun_ = false;
     return run_decision(q_.guest, true);
 }
 

@@ -151,6 +151,33 @@ class Scheduler {
     // compares both against the scanning scheduler).
     Decision exit_and_next(std::size_t guest, std::uint64_t t_exit, ExitCause cause, std::uint64_t root_inside,
                            std::uint64_t now);
+    // The guest whose slot exit_and_next(guest, t_exit, cause, ..., now) would begin on its short
+    // path, or kNoGuest where it would take the general one. Changes nothing: the shell asks first
+    // when it can carry out only that switch (vmx/run/run_loop.cpp, switch_below_loop).
+    std::size_t short_switch_guest(std::size_t guest, std::uint64_t t_exit, ExitCause cause, std::uint64_t now) const {
+        return slot_switch_at_timer(guest, t_exit, cause, now) ? frame_next_[q_.guest] : kNoGuest;
+    }
+    // exit_and_next's short path itself, for a timer exit short_switch_guest has just answered
+    // with a guest for (nothing has been reported since).
+    Decision short_switch(std::size_t guest, std::uint64_t t_exit, std::uint64_t root_inside, std::uint64_t now);
+    // on_reentry for the `run` decision short_switch has just made: the plain entry inline, the
+    // rest (a tick injected or due by now, a halted guest) through on_reentry.
+    void enter_after_short_switch(std::size_t guest, std::uint64_t t_entry, bool injected_tick) {
+        if (injected_tick || t_entry < mark_ || ticks_due(t_entry) || stats_[guest].activity != Activity::active ||
+            guests_[guest].woken) {
+            on_reentry(guest, t_entry, injected_tick);
+            return;
+        }
+        // plain_entry holds: the decision left phase root, owner and entering this guest, no
+        // slice begun; `fixed` only; t_entry is read after the decision's `now`.
+        run_.switching += t_entry - mark_;
+        mark_ = t_entry;
+        slice_begun_ = true;
+        slice_start_ = slice_last_ = t_entry;
+        entering_ = kNoGuest;
+        phase_ = Phase::guest;
+        run_.end = t_entry;
+    }
     // Closes the run at `now`: the open slice ends, halted guests stop counting.
     void end(std::uint64_t now);
 
