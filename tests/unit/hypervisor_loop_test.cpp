@@ -232,7 +232,8 @@ TEST_CASE("run loop: slot switches at timer exits are made below the loop, to th
         const auto& c = run.guests[g].counters;
         // Every timer exit's root-mode ticks are accounted, whichever way the switch went (the
         // last one, at the end of the run, has no next entry).
-        CHECK(c.root_ticks[vmx::exit_reason::preemption_timer].count + 1 >= c.exits[vmx::exit_reason::preemption_timer]);
+        const std::uint64_t timer_exits = c.exits[vmx::exit_reason::preemption_timer];
+        CHECK(c.root_ticks[vmx::exit_reason::preemption_timer].count + 1 >= timer_exits);
         CHECK(run.scheduler.allotted_ppm(g) > 330000);
     }
 

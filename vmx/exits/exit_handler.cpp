@@ -2,7 +2,8 @@
 // loop. One CPUID exit, end to end: vm_entry.S (registers saved) -> exit_fast here (exit reason
 // read once, the switch) -> handle_cpuid in cpuid.cpp (the answer from the guest's precomputed
 // table, RIP advanced) -> back here (root-mode ticks accounted, timer left as the exit saved it)
-// -> vm_entry.S (registers loaded, VMRESUME).
+// -> vm_entry.S (registers loaded, VMRESUME). A timer exit that ends a `fixed` slot goes from here
+// to switch_below_loop (vmx/run/run_loop.cpp) and, where it can, straight into the next guest.
 #include "vmx/exits/exit_handler.hpp"
 
 #include "vmx/arch/interruption.hpp"

@@ -275,8 +275,8 @@ void run_guests(Scheduler& scheduler, Vcpu* guests, std::size_t count, const Run
         guest.fast.deadline = deadline;
         guest.fast.root_ticks = 0;
         below.closes_at = closes_at;
-        guest.fast.below = typist == nullptr && (window == nullptr || window->opened) && may_switch_below(guest) ? &below
-                                                                                                              : nullptr;
+        const bool below_allowed = typist == nullptr && (window == nullptr || window->opened);
+        guest.fast.below = below_allowed && may_switch_below(guest) ? &below : nullptr;
         const std::uint64_t resume_at = platform::rdtsc();
         scheduler.on_reentry(d.guest, resume_at, injected);
         if (root_slot != nullptr) root_slot->add(resume_at - root_since);

@@ -1,6 +1,9 @@
 // The run loop, the slow path of the hypervisor: asks the scheduler who owns the CPU, makes that
 // guest current, programs the preemption timer and the virtual tick, enters it, and tells the
 // scheduler what happened when the fast path (vmx/exits/exit_handler.hpp) hands an exit back.
+// The commonest slice switch does not come here: a timer exit that ends a `fixed` slot whose next
+// guest is plainly runnable is switched to that guest below the loop (switch_below_loop, the
+// same books and the same entry, from exit_fast), and the loop sees the guest that exits next.
 // Pure: the machine is reached through vmx/run/platform.hpp and the current VMCS.
 #pragma once
 #include <cstddef>

@@ -165,10 +165,11 @@ Decision Scheduler::next(std::uint64_t now) {
 
 // `fixed`, at a decision to run: whether the slot after this one may be begun by exit_and_next's
 // short path, and until when (short_until_; 0: not): its end, less the debt its guest will pay
-// from it. Its guest must be alive and not blocked (next() has charged any exit handling first). Until the guest decided on leaves guest
-// mode only a death can undo this (guest_died clears it; a tick or wake-up only unblocks), and the rest
-// is checked at the exit: a timer exit of an active guest, no tick due, the slot over by then and
-// the next not yet (its slice is at most the frame, so no whole frame is skipped).
+// from it. Its guest must be alive and not blocked (next() has charged any exit handling first).
+// Until the guest decided on leaves guest mode only a death can undo this (guest_died clears it;
+// a tick or wake-up only unblocks), and the rest is checked at the exit: a timer exit of an
+// active guest, no tick due, the slot over by then and the next not yet (its slice is at most
+// the frame, so no whole frame is skipped).
 void Scheduler::prepare_short_switch() {
     short_until_ = 0;
     if (params_.policy != Policy::fixed || frame_len_ == 0) return;
@@ -176,12 +177,6 @@ void Scheduler::prepare_short_switch() {
     if (!alive(h) || blocked(h)) return;
     const std::uint64_t slice = guests_[h].p.slice_ticks;
     short_until_ = sat_add(q_.end, slice - debt_due(h, slice));
-}
-
-bool Scheduler::slot_switch_at_timer(std::size_t g, std::uint64_t t_exit, ExitCause cause, std::uint64_t now) const {
-    return cause == ExitCause::timer && now < short_until_ && now >= q_.end && g == owner_ && phase_ == Phase::guest &&
-           t_exit >= mark_ && now >= t_exit && now < run_end_ && !ticks_due(now) &&
-           stats_[g].activity == Activity::active;
 }
 
 // Flattened: the short path is one function with no calls, and the general one (on_exit, next)

@@ -265,7 +265,12 @@ class Scheduler {
         return length - pay;
     }
     [[gnu::always_inline]] inline void prepare_short_switch();
-    bool slot_switch_at_timer(std::size_t guest, std::uint64_t t_exit, ExitCause cause, std::uint64_t now) const;
+    // Whether exit_and_next may take its short path (prepare_short_switch made short_until_).
+    bool slot_switch_at_timer(std::size_t g, std::uint64_t t_exit, ExitCause cause, std::uint64_t now) const {
+        return cause == ExitCause::timer && now < short_until_ && now >= q_.end && g == owner_ &&
+               phase_ == Phase::guest && t_exit >= mark_ && now >= t_exit && now < run_end_ && !ticks_due(now) &&
+               stats_[g].activity == Activity::active;
+    }
     bool plain_entry(std::size_t guest, std::uint64_t t_entry, bool injected_tick) const;
     // on_reentry's general case.
     void enter_slow(std::size_t guest, std::uint64_t t_entry, bool injected_tick);
