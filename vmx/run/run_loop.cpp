@@ -65,6 +65,13 @@ bool try_inject_tick(Vcpu& guest) {
 }
 
 
+// The guest the scheduler decided on could not be made current (its VMPTRLD failed), by the run
+// loop or below it: it is stopped, and dies outside guest mode.
+void stop_unloadable(Vcpu& guest, Scheduler& scheduler) {
+    stop_guest(guest, StopReason::hypervisor_error, 0, "VMPTRLD of its VMCS failed");
+    scheduler.on_exit(guest.index, platform::rdtsc(), ExitCause::dead);
+}
+
 // A guest whose timer exits may be switched away from below the run loop, and that may be switched
 // to there: what its entry needs is all in prepare_entry (no `tsc = own` books, no virtual PC).
 bool may_switch_below(const Vcpu& guest) { return !guest.own_tsc && guest.pc == nullptr; }
@@ -251,8 +258,7 @@ void run_guests(Scheduler& scheduler, Vcpu* guests, std::size_t count, const Run
         if (current != &guest) {
             if (current != nullptr && current->own_tsc) leave_own_tsc(*current, scheduler);
             if (!platform::switch_to(current, guest)) {
-                stop_guest(guest, StopReason::hypervisor_error, 0, "VMPTRLD of its VMCS failed");
-                scheduler.on_exit(d.guest, platform::rdtsc(), ExitCause::dead);
+                stop_unloadable(guest, scheduler);
                 if (!guest.ready) {
                     guest.ready = true;
                     ++arrived;
@@ -343,8 +349,7 @@ bool switch_below_loop(Vcpu& guest, std::uint64_t exited) {
     reinject_interrupted_event();
     const Decision d = scheduler.short_switch(guest.index, exited, guest.fast.root_ticks, now);
     if (&next != &guest && !platform::switch_to(&guest, next)) {
-        stop_guest(next, StopReason::hypervisor_error, 0, "VMPTRLD of its VMCS failed");
-        scheduler.on_exit(h, platform::rdtsc(), ExitCause::dead);
+        stop_unloadable(next, scheduler);
         below.switch_failed = true;
         return false;
     }
