@@ -9,6 +9,11 @@
 
 #if defined(METRONOME_TARGET)
 #include "vmx/hw/cpu.hpp"
+// switch_to and background are inline on the target (vmx/hw/guest_switch.hpp, included below):
+// the slice switch calls them on every slot.
+#define METRONOME_PLATFORM_INLINE [[gnu::always_inline]] inline
+#else
+#define METRONOME_PLATFORM_INLINE
 #endif
 
 namespace vmx {
@@ -43,7 +48,7 @@ std::uint64_t rdtsc();
 // Makes `next` the current guest: VMPTRLD of its VMCS and the state the VMCS does not switch
 // (FPU/SSE/AVX, XCR0, DR0-3/DR6, and those of the syscall MSRs and TSC_AUX whose values differ
 // from the CPU's). `previous` may be null.
-bool switch_to(Vcpu* previous, Vcpu& next);
+METRONOME_PLATFORM_INLINE bool switch_to(Vcpu* previous, Vcpu& next);
 // VMLAUNCH (first time) or VMRESUME the current guest; exits the fast path absorbs are handled
 // inside (vmx/exits/exit_handler.cpp); returns at the first it hands back.
 EntryResult enter(Vcpu& guest);
@@ -51,7 +56,7 @@ EntryResult enter(Vcpu& guest);
 // console_input guest (console_input() has a byte): then earlier.
 void idle_until(std::uint64_t tsc);
 // Bounded work that must not wait (sending queued console output), done between slices.
-void background();
+METRONOME_PLATFORM_INLINE void background();
 // A byte typed on Metronome's own console for the console_input guest, or -1 (none now, or no
 // such guest). Never waits.
 int console_input();
@@ -71,3 +76,7 @@ bool console_line(const Vcpu& guest, const char* line, bool complete = true);
 
 } // namespace platform
 } // namespace vmx
+
+#if defined(METRONOME_TARGET)
+#include "vmx/hw/guest_switch.hpp" // NOLINT: the definitions of switch_to and background
+#endif

@@ -163,22 +163,6 @@ Decision Scheduler::next(std::uint64_t now) {
     return d;
 }
 
-// `fixed`, at a decision to run: whether the slot after this one may be begun by exit_and_next's
-// short path, and until when (short_until_; 0: not): its end, less the debt its guest will pay
-// from it. Its guest must be alive and not blocked (next() has charged any exit handling first).
-// Until the guest decided on leaves guest mode only a death can undo this (guest_died clears it;
-// a tick or wake-up only unblocks), and the rest is checked at the exit: a timer exit of an
-// active guest, no tick due, the slot over by then and the next not yet (its slice is at most
-// the frame, so no whole frame is skipped).
-void Scheduler::prepare_short_switch() {
-    short_until_ = 0;
-    if (params_.policy != Policy::fixed || frame_len_ == 0) return;
-    const std::size_t h = frame_next_[q_.guest];
-    if (!alive(h) || blocked(h)) return;
-    const std::uint64_t slice = guests_[h].p.slice_ticks;
-    short_until_ = sat_add(q_.end, slice - debt_due(h, slice));
-}
-
 // Flattened: the short path is one function with no calls, and the general one (on_exit, next)
 // costs no more than the two calls would.
 [[gnu::flatten]] Decision Scheduler::exit_and_next(std::size_t guest, std::uint64_t t_exit, ExitCause cause,
@@ -188,37 +172,6 @@ void Scheduler::prepare_short_switch() {
         return next(now);
     }
     return short_switch(guest, t_exit, root_inside, now);
-}
-
-// What on_exit and next would do here, with what slot_switch_at_timer established taken as
-// known: `fixed` (no budget), the guest owns the CPU in guest mode with its slice begun, and
-// mark_ <= t_exit <= now.
-[[gnu::flatten]] Decision Scheduler::short_switch(std::size_t guest, std::uint64_t t_exit, std::uint64_t root_inside,
-                                                  std::uint64_t now) {
-    ++run_.short_switches;
-    // on_exit: guest mode up to the exit, less the exits the fast path handled; one timer exit.
-    GuestStats& s = stats_[guest];
-    if (t_exit > mark_) {
-        const std::uint64_t d = t_exit - mark_;
-        const std::uint64_t inside = root_inside < d ? root_inside : d;
-        s.ran += d - inside;
-        s.hypervisor += inside;
-        s.allotted += d;
-        timeline_.add(guest, SpanKind::running, mark_, t_exit);
-        slice_last_ = t_exit;
-        mark_ = t_exit;
-    }
-    ++s.exits[static_cast<std::size_t>(ExitCause::timer)];
-    // next: the slice closed, the time since the exit is switching, the next slot (its guest pays
-    // what it owes from it) and its guest's turn.
-    if (slice_begun_) s.slice.add(slice_last_ - slice_start_);
-    run_.switching += now - mark_;
-    mark_ = now;
-    next_slot();
-    owner_ = q_.guest;
-    owner_seq_ = q_.seq;
-    slice_begun_ = false;
-    return run_decision(q_.guest, true);
 }
 
 Decision Scheduler::decide_run(std::size_t g, std::uint64_t now) {
@@ -239,26 +192,6 @@ void Scheduler::begin_turn(std::size_t g, std::uint64_t now) {
     owner_ = g;
     owner_seq_ = q_.seq;
     slice_begun_ = false;
-}
-
-Decision Scheduler::run_decision(std::size_t g, bool new_slice) {
-    const GuestRuntime& r = guests_[g];
-    Decision d;
-    d.kind = DecisionKind::run;
-    d.guest = g;
-    std::uint64_t deadline = q_.end < run_end_ ? q_.end : run_end_;
-    if (r.next_due < deadline) deadline = r.next_due; // deliver the next tick on time
-    d.timer_deadline = deadline;
-    d.inject_tick = r.tick_pending;
-    const Activity a = stats_[g].activity;
-    d.resume_halted = a == Activity::halted_trapped || a == Activity::halted_native;
-    d.new_slice = new_slice;
-    entering_ = g;
-    entering_inject_ = r.tick_pending;
-    phase_ = Phase::root;
-    run_.end = mark_;
-    prepare_short_switch();
-    return d;
 }
 
 Decision Scheduler::decide_idle(std::size_t on_behalf, std::uint64_t until, std::uint64_t now) {

@@ -159,7 +159,8 @@ class Scheduler {
     }
     // exit_and_next's short path itself, for a timer exit short_switch_guest has just answered
     // with a guest for (nothing has been reported since).
-    Decision short_switch(std::size_t guest, std::uint64_t t_exit, std::uint64_t root_inside, std::uint64_t now);
+    [[gnu::always_inline]] inline Decision short_switch(std::size_t guest, std::uint64_t t_exit, std::uint64_t root_inside,
+                                                        std::uint64_t now);
     // on_reentry for the `run` decision short_switch has just made: the plain entry inline, the
     // rest (a tick injected or due by now, a halted guest) through on_reentry.
     void enter_after_short_switch(std::size_t guest, std::uint64_t t_entry, bool injected_tick) {
@@ -365,3 +366,5 @@ class Scheduler {
 };
 
 } // namespace vmx
+
+#include "vmx/sched/scheduler_short_switch.hpp" // NOLINT: the inline definitions of the short path

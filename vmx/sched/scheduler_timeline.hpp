@@ -29,10 +29,25 @@ class Timeline {
 
     // Starts recording at `start`; only time before `start + window` is kept (window 0: off).
     void reset(std::uint64_t start, std::uint64_t window);
-    // [from, to) went to `guest` as `kind`; clipped to the window. Inline: once the window has
-    // passed, as for most of a run, it costs one comparison (the scheduler calls it per charge).
+    // [from, to) went to `guest` as `kind`; clipped to the window. Inline, with what it records:
+    // the scheduler calls it per charge, the slice switch included, and once the window has
+    // passed, as for most of a run, it costs one comparison.
     void add(std::size_t guest, SpanKind kind, std::uint64_t from, std::uint64_t to) {
-        if (from < end_) record(guest, kind, from, to);
+        if (from >= end_ || from < start_ || to <= from) return;
+        if (to > end_) to = end_;
+        if (kind == SpanKind::idle) guest = 0;
+        if (count_ != 0) {
+            Span& last = spans_[count_ - 1];
+            if (last.guest == guest && last.kind == kind && last.end == from) {
+                last.end = to;
+                return;
+            }
+        }
+        if (count_ == capacity) {
+            ++dropped_;
+            return;
+        }
+        spans_[count_++] = Span{guest, kind, from, to};
     }
 
     std::size_t count() const { return count_; }
@@ -43,8 +58,6 @@ class Timeline {
     std::uint64_t dropped() const { return dropped_; }
 
   private:
-    void record(std::size_t guest, SpanKind kind, std::uint64_t from, std::uint64_t to);
-
     Span spans_[capacity]{};
     std::size_t count_ = 0;
     std::uint64_t start_ = 0;
