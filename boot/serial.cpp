@@ -11,16 +11,23 @@ namespace {
 // The firmware has already programmed COM1 (OVMF uses it for its own console at 115200 8N1), so
 // we only transmit and leave the line settings alone.
 constexpr std::uint16_t com1 = 0x3f8;
-constexpr std::uint16_t fifo_control = com1 + 2;
+constexpr std::uint16_t fifo_control = com1 + 2;      // FCR when written
+constexpr std::uint16_t interrupt_identity = com1 + 2; // IIR when read
+// IIR bits 7:6 are 11 while a 16550A's FIFOs are on (PC16550D data sheet, "Interrupt
+// Identification Register"); an 8250 or 16450 has none and reads 00 there.
+constexpr std::uint8_t fifos_on_mask = 0xc0;
 constexpr std::uint16_t line_status = com1 + 5;
 constexpr std::uint8_t transmit_holding_empty = 1u << 5;
 constexpr std::uint8_t data_ready = 1u << 0;
-// FCR: FIFOs on, both cleared (PC16550D data sheet, "FIFO Control Register").
-constexpr std::uint8_t fifo_on_and_cleared = 0x07;
+// FCR: FIFOs on, the receive FIFO cleared (PC16550D data sheet, "FIFO Control Register"); the
+// transmit FIFO is left as it is, with what it still has to send.
+constexpr std::uint8_t fifo_on_receive_cleared = 0x03;
 // One byte takes ~87 us at 115200 baud. The bound keeps a missing or stuck UART from hanging
 // the hypervisor: after it we write anyway and lose at most that byte.
 constexpr std::uint32_t max_polls = 1000000;
-// Bytes pump() sends per call at most, so that one call stays a few hundred instructions.
+// Bytes pump() sends per call at most, so that one call stays a few dozen instructions. With the
+// transmit FIFO on (16 bytes) they are written at once when the UART says it has room: THRE then
+// means the FIFO is empty. Without it each needs a look of its own.
 constexpr unsigned pump_burst = 4;
 
 constexpr std::size_t ring_size = 64 * 1024;  // a power of two
@@ -56,6 +63,16 @@ std::size_t owners_queued = 0; // the sum of owner_queued
 vmx::SpinLock g_lock;
 
 bool ready() { return (vmx::hw::inb(line_status) & transmit_holding_empty) != 0; }
+
+// Whether the transmit FIFO is on, read once from the UART as the firmware left it (OVMF turns
+// the FIFOs on; Metronome never turns them on itself, which would drop what they hold).
+enum class TxFifo : std::uint8_t { unknown, on, off };
+TxFifo tx_fifo = TxFifo::unknown;
+bool tx_fifo_on() {
+    if (tx_fifo == TxFifo::unknown)
+        tx_fifo = (vmx::hw::inb(interrupt_identity) & fifos_on_mask) == fifos_on_mask ? TxFifo::on : TxFifo::off;
+    return tx_fifo == TxFifo::on;
+}
 
 void put(char c) {
     // Bochs drops bytes written while the transmitter is busy: poll before every byte.
@@ -116,12 +133,26 @@ void ring_line(std::uint32_t owner, const char* s, std::size_t n, std::size_t by
     ++line_tail;
 }
 
-// Sends what the UART takes now, up to pump_burst bytes.
-void pump_unlocked() {
-    for (unsigned i = 0; i < pump_burst && ring_head != ring_tail && ready(); ++i) {
+// Sends what the UART takes now, up to pump_burst bytes; the ring is not empty and the UART has
+// just said it is ready.
+void send_burst() {
+    if (tx_fifo_on()) {
+        std::size_t head = ring_head;
+        const std::size_t end = ring_tail - head < pump_burst ? ring_tail : head + pump_burst;
+        for (; head != end; ++head) vmx::hw::outb(com1, static_cast<std::uint8_t>(ring[head % ring_size]));
+        ring_head = head;
+        return;
+    }
+    unsigned sent = 0;
+    do {
         vmx::hw::outb(com1, static_cast<std::uint8_t>(ring[ring_head % ring_size]));
         ++ring_head;
-    }
+        ++sent;
+    } while (sent < pump_burst && ring_head != ring_tail && ready());
+}
+
+void pump_unlocked() {
+    if (ring_head != ring_tail && ready()) send_burst();
 }
 
 void flush_unlocked() {
@@ -193,7 +224,7 @@ void pump() {
     // delays the next byte a slice).
     if (__atomic_load_n(&ring_head, __ATOMIC_RELAXED) == __atomic_load_n(&ring_tail, __ATOMIC_RELAXED) || !ready()) return;
     vmx::SpinLockHeld held(g_lock);
-    pump_unlocked();
+    if (ring_head != ring_tail) send_burst();
 }
 
 void flush() {
@@ -203,7 +234,7 @@ void flush() {
 
 std::uint64_t dropped_bytes() { return dropped; }
 
-void open_input() { vmx::hw::outb(fifo_control, fifo_on_and_cleared); }
+void open_input() { vmx::hw::outb(fifo_control, fifo_on_receive_cleared); }
 
 bool input_waiting() { return (vmx::hw::inb(line_status) & data_ready) != 0; }
 

@@ -46,6 +46,9 @@ inline void load_msrs(CpuBlock& cpu, const SyscallMsrs& m) {
     if (cpu.rdtscp) load_msr(msr::ia32_tsc_aux, in.tsc_aux, m.tsc_aux);
 }
 
+// STAR, LSTAR, CSTAR, FMASK and TSC_AUX are all 0 in `m` (CpuBlock::syscall_msrs_zero).
+inline bool syscall_msrs_zero(const SyscallMsrs& m) { return (m.star | m.lstar | m.cstar | m.fmask | m.tsc_aux) == 0; }
+
 inline void load_debug(const SwitchedState& s) {
     write_dr0(s.dr[0]);
     write_dr1(s.dr[1]);
@@ -106,7 +109,13 @@ inline bool switch_to(Vcpu* previous, Vcpu& next) {
     } else {
         hw::load_extended(cpu, next.extended_state, next.xcr0);
     }
-    hw::load_msrs(cpu, next.switched.msrs);
+    if (cpu.syscall_msrs_zero && !next.switched.syscall_msrs_nonzero) {
+        // Both hold 0 in the SYSCALL MSRs and TSC_AUX: only KERNEL_GS_BASE may differ.
+        hw::load_msr(msr::ia32_kernel_gs_base, cpu.msrs_in_cpu.kernel_gs_base, next.switched.msrs.kernel_gs_base);
+    } else {
+        hw::load_msrs(cpu, next.switched.msrs);
+        cpu.syscall_msrs_zero = !next.switched.syscall_msrs_nonzero;
+    }
     hw::load_debug(next.switched);
     return true;
 }

@@ -38,6 +38,7 @@ void save_host_state(CpuBlock& cpu) {
     host.msrs.fmask = rdmsr(msr::ia32_fmask);
     host.msrs.tsc_aux = cpu.rdtscp ? rdmsr(msr::ia32_tsc_aux) : 0;
     cpu.msrs_in_cpu = host.msrs;
+    cpu.syscall_msrs_zero = syscall_msrs_zero(host.msrs);
     host.dr[0] = read_dr0();
     host.dr[1] = read_dr1();
     host.dr[2] = read_dr2();
@@ -54,6 +55,7 @@ void restore_host_state(CpuBlock& cpu, Vcpu* current) {
     const HostSavedState& host = cpu.host;
     read_back_kernel_gs_base(cpu);
     load_msrs(cpu, host.msrs);
+    cpu.syscall_msrs_zero = syscall_msrs_zero(host.msrs);
     write_dr0(host.dr[0]);
     write_dr1(host.dr[1]);
     write_dr2(host.dr[2]);
@@ -115,6 +117,7 @@ bool write_switched_msr(std::uint32_t index, std::uint64_t value) {
     if (index == msr::ia32_tsc_aux && !cpu.rdtscp) return false;
     hw::wrmsr(index, value);
     if (std::uint64_t* slot = syscall_msr_slot(cpu.msrs_in_cpu, index)) *slot = value;
+    if (value != 0) cpu.syscall_msrs_zero = false;
     return true;
 }
 

@@ -118,6 +118,10 @@ inline std::uint64_t* syscall_msr_slot(SyscallMsrs& m, std::uint32_t msr) {
 // the CPU.
 struct SwitchedState {
     SyscallMsrs msrs{};
+    // Some of msrs' STAR..TSC_AUX may be nonzero: the guest wrote a nonzero value to one (the write
+    // exits). False: all are 0, as at reset, and a switch to this guest on a CPU that holds 0 in
+    // them compares none of them (vmx/hw/guest_switch.hpp).
+    bool syscall_msrs_nonzero = false;
     std::uint64_t dr[4] = {0, 0, 0, 0};
     std::uint64_t dr6 = 0xffff0ff0u;
 };
