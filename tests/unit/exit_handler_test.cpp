@@ -368,8 +368,10 @@ TEST_CASE("exit handler: a write of a hypervisor-switched MSR goes to the CPU an
     f.guest.regs.rcx = vmx::msr::ia32_lstar;
     f.guest.regs.rdx = 0xffffffffu;       // EDX:EAX = 0xffffffff81000000: canonical
     f.guest.regs.rax = 0x81000000u;
+    CHECK_FALSE(f.guest.syscall_msrs_nonzero); // as at reset: a switch to it compares none of them
     CHECK(f.exit(vmx::exit_reason::wrmsr, 0, 2) == ExitOutcome::resume);
     CHECK(f.guest.switched.msrs.lstar == 0xffffffff81000000ull);
+    CHECK(f.guest.syscall_msrs_nonzero);
     REQUIRE(f.platform.msr_writes.size() == 1);
     CHECK(f.platform.msr_writes[0].msr == vmx::msr::ia32_lstar);
     CHECK(f.platform.msr_writes[0].value == 0xffffffff81000000ull);
@@ -382,6 +384,13 @@ TEST_CASE("exit handler: a write of a hypervisor-switched MSR goes to the CPU an
     g.guest.regs.rax = 0;
     CHECK(g.exit(vmx::exit_reason::wrmsr, 0, 2) == ExitOutcome::resume);
     CHECK(g.guest.switched.msrs.star == 0x0023001000000000ull);
+    // A write of 0 leaves them all 0.
+    Fixture z;
+    z.guest.regs.rcx = vmx::msr::ia32_fmask;
+    z.guest.regs.rdx = 0;
+    z.guest.regs.rax = 0;
+    CHECK(z.exit(vmx::exit_reason::wrmsr, 0, 2) == ExitOutcome::resume);
+    CHECK_FALSE(z.guest.syscall_msrs_nonzero);
 }
 
 TEST_CASE("exit handler: switched MSRs refuse what the CPU refuses, and are not written then") {
@@ -404,6 +413,7 @@ TEST_CASE("exit handler: switched MSRs refuse what the CPU refuses, and are not 
         CHECK(f.vmcs.get(Field::guest_rip) == 0x10000);
         CHECK(f.guest.switched.msrs.lstar == 0);
         CHECK(f.guest.switched.msrs.fmask == 0);
+        CHECK_FALSE(f.guest.syscall_msrs_nonzero);
     }
     // TSC_AUX on a CPU without RDTSCP does not exist.
     Fixture f;

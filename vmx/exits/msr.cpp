@@ -45,7 +45,7 @@ bool switched_msr_value_valid(std::uint32_t msr, std::uint64_t value) {
     // The CPU refuses TSC_AUX when it has no RDTSCP: the guest gets the #GP it would get there.
     if (!switched_msr_value_valid(msr, value) || !platform::write_switched_msr(msr, value)) return fault(guest);
     *slot = value;
-    if (value != 0) guest.switched.syscall_msrs_nonzero = true;
+    if (value != 0) guest.syscall_msrs_nonzero = true;
     advance_rip();
     return ExitOutcome::resume;
 }

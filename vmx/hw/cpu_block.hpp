@@ -51,7 +51,7 @@ struct CpuBlock {
     bool rdtscp = false;            // IA32_TSC_AUX exists and is switched
     SyscallMsrs msrs_in_cpu{};      // what the CPU holds now (vmx/hw/guest_switch.hpp)
     // The CPU holds 0 in STAR, LSTAR, CSTAR, FMASK and (where switched) TSC_AUX: a switch to a
-    // guest whose values are all 0 (SwitchedState::syscall_msrs_nonzero false) writes none of them.
+    // guest whose values are all 0 (Vcpu::syscall_msrs_nonzero false) writes none of them.
     bool syscall_msrs_zero = false;
     ConsoleSink console = nullptr;
     // Bounded work between slices (draining the console queue); true when console input is

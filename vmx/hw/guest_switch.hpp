@@ -109,12 +109,12 @@ inline bool switch_to(Vcpu* previous, Vcpu& next) {
     } else {
         hw::load_extended(cpu, next.extended_state, next.xcr0);
     }
-    if (cpu.syscall_msrs_zero && !next.switched.syscall_msrs_nonzero) {
+    if (cpu.syscall_msrs_zero && !next.syscall_msrs_nonzero) {
         // Both hold 0 in the SYSCALL MSRs and TSC_AUX: only KERNEL_GS_BASE may differ.
         hw::load_msr(msr::ia32_kernel_gs_base, cpu.msrs_in_cpu.kernel_gs_base, next.switched.msrs.kernel_gs_base);
     } else {
         hw::load_msrs(cpu, next.switched.msrs);
-        cpu.syscall_msrs_zero = !next.switched.syscall_msrs_nonzero;
+        cpu.syscall_msrs_zero = !next.syscall_msrs_nonzero;
     }
     hw::load_debug(next.switched);
     return true;

@@ -118,10 +118,6 @@ inline std::uint64_t* syscall_msr_slot(SyscallMsrs& m, std::uint32_t msr) {
 // the CPU.
 struct SwitchedState {
     SyscallMsrs msrs{};
-    // Some of msrs' STAR..TSC_AUX may be nonzero: the guest wrote a nonzero value to one (the write
-    // exits). False: all are 0, as at reset, and a switch to this guest on a CPU that holds 0 in
-    // them compares none of them (vmx/hw/guest_switch.hpp).
-    bool syscall_msrs_nonzero = false;
     std::uint64_t dr[4] = {0, 0, 0, 0};
     std::uint64_t dr6 = 0xffff0ff0u;
 };
@@ -170,6 +166,11 @@ struct Vcpu {
     bool launched = false;          // VMLAUNCH done: the next entry is VMRESUME
     bool window_armed = false;      // interrupt-window exiting is on for a pending tick
     bool ready = false;             // it made the `ready` hypercall (or needs none: not Linux)
+    // Some of switched.msrs' STAR..TSC_AUX may be nonzero: the guest wrote a nonzero value to one
+    // (the write exits). False: all are 0, as at reset, and a switch to this guest on a CPU that
+    // holds 0 in them compares none of them (vmx/hw/guest_switch.hpp). Here, in the padding before
+    // vmcs_physical, so that no field the exit path uses moves.
+    bool syscall_msrs_nonzero = false;
     std::uint64_t vmcs_physical = 0;
     std::uint64_t eptp = 0;
     std::uint8_t* extended_state = nullptr; // XSAVE (64-byte aligned) or FXSAVE area
