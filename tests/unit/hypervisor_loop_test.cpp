@@ -247,6 +247,27 @@ TEST_CASE("run loop: slot switches at timer exits are made below the loop, to th
     CHECK(loop.scheduler.totals_add_up(0));
 }
 
+TEST_CASE("run loop: the slot of a guest halted inside guest mode ends below the loop too") {
+    // HLT exiting off: the guest sits in HLT until its slot's timer exit, which says so
+    // (activity state HLT): the scheduler books it as a native halt, and the switch is the same.
+    Run run(3, vmx::Policy::fixed, 10000, 0, 600000);
+    FakeMachine m({Script::spin, Script::halted, Script::spin});
+    vmx::run_guests(run.scheduler, run.guests.data(), 3, vmx::RunOptions{});
+    CHECK(m.switches_below >= m.switches - 3);
+    CHECK(m.switches_below > 50);
+    CHECK(run.scheduler.totals_add_up(0));
+    const vmx::GuestStats& halted = run.scheduler.guest_stats(1);
+    CHECK(halted.exits[static_cast<std::size_t>(vmx::ExitCause::halted_native_at_preemption)] > 15);
+    CHECK(halted.exits[static_cast<std::size_t>(vmx::ExitCause::timer)] == 0);
+    CHECK(halted.activity == vmx::Activity::halted_native);
+    CHECK_FALSE(halted.halted_observable);
+    // Entered halted every time after its first: it never woke.
+    std::size_t active_entries = 0;
+    for (std::uint64_t a : m.activities) active_entries += a == vmx::activity::active;
+    CHECK(active_entries < m.activities.size());
+    for (std::size_t g = 0; g < 3; ++g) CHECK(run.scheduler.allotted_ppm(g) > 330000);
+}
+
 TEST_CASE("run loop: a VMPTRLD failing in a switch below the loop stops that guest; the others run on") {
     Run run(3, vmx::Policy::fixed, 10000, 0, 300000, vmx::OnGuestExit::reclaim);
     FakeMachine m({Script::spin, Script::spin, Script::spin});

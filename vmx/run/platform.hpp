@@ -1,7 +1,8 @@
 // What the pure core needs from the machine it runs on, as plain functions: the seam between the
 // decisions (vmx/run, vmx/exits) and the privileged shell. No virtual call on the hot path:
-//  - in metronome.efi (METRONOME_TARGET) they are defined by vmx/hw/platform.cpp, and the TSC
-//    read is inline;
+//  - in metronome.efi (METRONOME_TARGET) they are defined by vmx/hw/platform.cpp, except the
+//    TSC read, switch_to and background, which are inline (here and vmx/hw/guest_switch.hpp):
+//    the slice switch calls them every slot;
 //  - in the host's unit tests they are defined by tests/unit/fake_platform.cpp, which simulates
 //    the guests (and the host tools never call them).
 #pragma once

@@ -333,21 +333,23 @@ void run_guests(Scheduler& scheduler, Vcpu* guests, std::size_t count, const Run
     if (window != nullptr && window->opened) window->end = scheduler.charged_until();
 }
 
-bool switch_below_loop(Vcpu& guest, std::uint64_t exited) {
+namespace {
+
+// switch_below_loop for an exit of `cause`: a constant, so that the commonest switch (a running
+// guest's slot ends) carries nothing of the other.
+template <ExitCause cause>
+[[gnu::always_inline]] inline bool switch_below(Vcpu& guest, std::uint64_t exited) {
     SwitchBelow& below = *guest.fast.below;
     Scheduler& scheduler = *below.scheduler;
-    guest.launched = true; // it exited: its next entry is a VMRESUME, whoever makes it
-    // A timer exit of an active guest (cause_of's `timer`), with the window still open.
-    if (vmcs::read(Field::guest_activity_state) == activity::hlt) return false;
     const std::uint64_t now = platform::rdtsc();
-    if (now >= below.closes_at) return false;
-    const std::size_t h = scheduler.short_switch_guest(guest.index, exited, ExitCause::timer, now);
+    if (now >= below.closes_at) return false; // the window has closed: the run loop stops
+    const std::size_t h = scheduler.short_switch_guest(guest.index, exited, cause, now);
     if (h >= below.count) return false;
     Vcpu& next = below.guests[h];
     // Resumed from this frame: launched, and entered from it before (its HOST_RSP is this one).
     if (!next.launched || next.host_rsp != guest.host_rsp || !may_switch_below(next)) return false;
     reinject_interrupted_event();
-    const Decision d = scheduler.short_switch(guest.index, exited, guest.fast.root_ticks, now);
+    const Decision d = scheduler.short_switch(guest.index, exited, cause, guest.fast.root_ticks, now);
     if (&next != &guest && !platform::switch_to(&guest, next)) {
         stop_unloadable(next, scheduler);
         below.switch_failed = true;
@@ -366,6 +368,20 @@ bool switch_below_loop(Vcpu& guest, std::uint64_t exited) {
     scheduler.enter_after_short_switch(h, resume_at, injected);
     guest.counters.root_ticks[exit_reason::preemption_timer].add(resume_at - exited);
     return true;
+}
+
+[[gnu::noinline]] bool switch_below_halted(Vcpu& guest, std::uint64_t exited) {
+    return switch_below<ExitCause::halted_native_at_preemption>(guest, exited);
+}
+
+} // namespace
+
+bool switch_below_loop(Vcpu& guest, std::uint64_t exited) {
+    guest.launched = true; // it exited: its next entry is a VMRESUME, whoever makes it
+    // A preemption-timer exit of a running guest (cause_of's `timer`) or of one that sat in HLT
+    // inside guest mode (`halted_native_at_preemption`).
+    if (vmcs::read(Field::guest_activity_state) == activity::hlt) return switch_below_halted(guest, exited);
+    return switch_below<ExitCause::timer>(guest, exited);
 }
 
 } // namespace vmx

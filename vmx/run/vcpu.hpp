@@ -95,7 +95,7 @@ struct GuestCapacity {
 // kept that way: SWAPGS exchanges it with GS.base in guest mode, without an exit (a Linux guest
 // does on every entry from user mode), so its accesses pass and a switch reads it back (one RDMSR,
 // as KVM does). A switch writes only the MSRs whose values differ from the CPU's
-// (vmx/hw/platform.cpp).
+// (vmx/hw/guest_switch.hpp).
 struct SyscallMsrs {
     std::uint64_t kernel_gs_base = 0, star = 0, lstar = 0, cstar = 0, fmask = 0, tsc_aux = 0;
 };

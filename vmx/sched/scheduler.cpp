@@ -171,7 +171,7 @@ Decision Scheduler::next(std::uint64_t now) {
         on_exit(guest, t_exit, cause, root_inside);
         return next(now);
     }
-    return short_switch(guest, t_exit, root_inside, now);
+    return short_switch(guest, t_exit, cause, root_inside, now);
 }
 
 Decision Scheduler::decide_run(std::size_t g, std::uint64_t now) {

@@ -43,12 +43,12 @@ inline Decision Scheduler::run_decision(std::size_t g, bool new_slice) {
 }
 
 // What on_exit and next would do here, with what slot_switch_at_timer established taken as
-// known: `fixed` (no budget), the guest owns the CPU in guest mode with its slice begun, and
-// mark_ <= t_exit <= now.
-inline Decision Scheduler::short_switch(std::size_t guest, std::uint64_t t_exit, std::uint64_t root_inside,
-                                       std::uint64_t now) {
+// known: `fixed` (no budget), the guest owns the CPU in guest mode with its slice begun, running
+// or natively halted, and mark_ <= t_exit <= now.
+inline Decision Scheduler::short_switch(std::size_t guest, std::uint64_t t_exit, ExitCause cause,
+                                       std::uint64_t root_inside, std::uint64_t now) {
     ++run_.short_switches;
-    // on_exit: guest mode up to the exit, less the exits the fast path handled; one timer exit.
+    // on_exit: guest mode up to the exit, less the exits the fast path handled; one exit of `cause`.
     GuestStats& s = stats_[guest];
     if (t_exit > mark_) {
         const std::uint64_t d = t_exit - mark_;
@@ -60,7 +60,16 @@ inline Decision Scheduler::short_switch(std::size_t guest, std::uint64_t t_exit,
         slice_last_ = t_exit;
         mark_ = t_exit;
     }
-    ++s.exits[static_cast<std::size_t>(ExitCause::timer)];
+    ++s.exits[static_cast<std::size_t>(cause)];
+    // It was running (`timer`), or sat in HLT inside guest mode (not a halt the hypervisor saw).
+    // Either way it stays where it waits (on_exit's place() would change nothing): under `fixed`
+    // a living guest not halted by a trapped HLT is on the run queue.
+    if (cause == ExitCause::timer) {
+        s.activity = Activity::active;
+    } else {
+        s.activity = Activity::halted_native;
+        s.halted_observable = false;
+    }
     // next: the slice closed, the time since the exit is switching, the next slot (its guest pays
     // what it owes from it) and its guest's turn.
     if (slice_begun_) s.slice.add(slice_last_ - slice_start_);
