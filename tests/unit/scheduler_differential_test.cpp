@@ -100,6 +100,7 @@ struct Coverage {
     std::uint64_t fused = 0, short_switches = 0; // exit_and_next calls, and its short paths
     std::uint64_t short_entries = 0;             // entries by enter_after_short_switch
     std::uint64_t short_native = 0;              // short paths at the exit of a natively halted guest
+    std::uint64_t short_handled = 0;             // short paths at a handled exit that reached the slot's end
 
     void add(const vmx::Scheduler& s) {
         for (std::size_t g = 0; g < s.guest_count(); ++g) {
@@ -123,11 +124,11 @@ struct Coverage {
             std::printf("steps %llu runs %llu idles %llu (on behalf %llu) injected %llu coalesced %llu halts %llu "
                         "native %llu yields %llu handled %llu deaths %llu overruns %llu throttled %llu "
                         "protocol errors %llu finished early %llu spans %llu fused %llu short %llu (entries %llu, "
-                        "natively halted %llu)\n",
+                        "natively halted %llu, handled %llu)\n",
                         u(steps), u(runs), u(idles), u(idles_on_behalf), u(injections), u(coalesced), u(halts),
                         u(native_halts), u(yields), u(handled), u(deaths), u(overruns), u(throttled),
                         u(protocol_errors), u(finished_early), u(timeline_spans), u(fused), u(short_switches),
-                        u(short_entries), u(short_native));
+                        u(short_entries), u(short_native), u(short_handled));
         }
         for (std::uint64_t v : {runs, idles, idles_on_behalf, injections, coalesced, halts, native_halts, yields,
                                 handled, deaths, overruns, throttled, protocol_errors, timeline_spans, fused,
@@ -136,6 +137,7 @@ struct Coverage {
         if (few_guests) CHECK(finished_early > 0); // every guest dead, or halted for good, before the end
         // With many guests a halted guest's slot seldom ends without a tick due at the switch.
         if (few_guests) CHECK(short_native > 0);
+        if (few_guests) CHECK(short_handled > 0);
     }
     static unsigned long long u(std::uint64_t v) { return v; }
 };
@@ -185,6 +187,7 @@ struct Pair {
     bool after_short = false;             // the last call was exit_and_next on its short path
     std::uint64_t entries_after_short = 0; // entries made by enter_after_short_switch
     std::uint64_t native_short = 0;        // short paths taken at a halted_native_at_preemption exit
+    std::uint64_t handled_short = 0;       // ... and at a handled exit
 
     Decision next(std::uint64_t now) {
         after_short = false;
@@ -222,6 +225,7 @@ struct Pair {
         after_short = s->run_stats().short_switches != shorts;
         CHECK(after_short == (predicted != vmx::kNoGuest));
         if (after_short && cause == ExitCause::halted_native_at_preemption) ++native_short;
+        if (after_short && cause == ExitCause::handled) ++handled_short;
         if (after_short) CHECK(a.guest == predicted);
         o->on_exit(g, t, cause, root_inside);
         const Decision b = o->next(now);
@@ -351,6 +355,7 @@ bool run_trace(Random& rng, const Trial& trial, std::size_t steps, Coverage& cov
     cov.add(*pair.s);
     cov.short_entries += pair.entries_after_short;
     cov.short_native += pair.native_short;
+    cov.short_handled += pair.handled_short;
     CHECK(pair.next(now + 5000).kind == DecisionKind::finished);
     return pair.agree;
 }

@@ -147,6 +147,9 @@ int exit_fast(Vcpu& guest) {
             }
             return 0;
         }
+        // The slot may have ended: the next one begins below the loop where the scheduler's short
+        // path applies.
+        if (guest.fast.below != nullptr && switch_below_after_handled(guest, exited, *root)) return 3;
     }
     if (outcome == ExitOutcome::preempted && guest.fast.below != nullptr && switch_below_loop(guest, exited)) return 3;
     guest.fast.exit_tsc = exited;

@@ -43,6 +43,9 @@ int exit_fast(Vcpu& guest);
 // answers 3). False: nothing was done, the exit goes to the run loop (or, with switch_failed
 // set, the next guest could not be made current and was stopped). vmx/run/run_loop.cpp.
 bool switch_below_loop(Vcpu& guest, std::uint64_t exited);
+// The same at a handled exit whose handling has reached the guest's deadline (the end of its
+// slot, where the scheduler's short path applies): `root` is that exit reason's root-mode ticks.
+bool switch_below_after_handled(Vcpu& guest, std::uint64_t exited, RootTicks& root);
 
 // Stops the guest with a reason and a message (shared by the exit paths and the run loop).
 void stop_guest(Vcpu& guest, StopReason reason, std::uint16_t exit_reason, const char* detail);

@@ -336,9 +336,10 @@ void run_guests(Scheduler& scheduler, Vcpu* guests, std::size_t count, const Run
 namespace {
 
 // switch_below_loop for an exit of `cause`: a constant, so that the commonest switch (a running
-// guest's slot ends) carries nothing of the other.
+// guest's slot ends) carries nothing of the others. `root`: the exit reason's root-mode ticks.
 template <ExitCause cause>
-[[gnu::always_inline]] inline bool switch_below(Vcpu& guest, std::uint64_t exited) {
+[[gnu::always_inline]] inline bool switch_below(Vcpu& guest, std::uint64_t exited, RootTicks& root) {
+    guest.launched = true; // it exited: its next entry is a VMRESUME, whoever makes it
     SwitchBelow& below = *guest.fast.below;
     Scheduler& scheduler = *below.scheduler;
     const std::uint64_t now = platform::rdtsc();
@@ -366,22 +367,30 @@ template <ExitCause cause>
     guest.resume_next = &next;
     const std::uint64_t resume_at = platform::rdtsc();
     scheduler.enter_after_short_switch(h, resume_at, injected);
-    guest.counters.root_ticks[exit_reason::preemption_timer].add(resume_at - exited);
+    root.add(resume_at - exited);
     return true;
 }
 
 [[gnu::noinline]] bool switch_below_halted(Vcpu& guest, std::uint64_t exited) {
-    return switch_below<ExitCause::halted_native_at_preemption>(guest, exited);
+    return switch_below<ExitCause::halted_native_at_preemption>(guest, exited,
+                                                                guest.counters.root_ticks[exit_reason::preemption_timer]);
 }
 
 } // namespace
 
+bool switch_below_after_handled(Vcpu& guest, std::uint64_t exited, RootTicks& root) {
+    // Registers a handler changed are in the Vcpu, and a guest resumed below or by the loop loads
+    // them all: no reload is owed any more.
+    if (!switch_below<ExitCause::handled>(guest, exited, root)) return false;
+    guest.fast.reload = 0;
+    return true;
+}
+
 bool switch_below_loop(Vcpu& guest, std::uint64_t exited) {
-    guest.launched = true; // it exited: its next entry is a VMRESUME, whoever makes it
     // A preemption-timer exit of a running guest (cause_of's `timer`) or of one that sat in HLT
     // inside guest mode (`halted_native_at_preemption`).
     if (vmcs::read(Field::guest_activity_state) == activity::hlt) return switch_below_halted(guest, exited);
-    return switch_below<ExitCause::timer>(guest, exited);
+    return switch_below<ExitCause::timer>(guest, exited, guest.counters.root_ticks[exit_reason::preemption_timer]);
 }
 
 } // namespace vmx

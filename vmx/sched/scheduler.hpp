@@ -157,9 +157,9 @@ class Scheduler {
     std::size_t short_switch_guest(std::size_t guest, std::uint64_t t_exit, ExitCause cause, std::uint64_t now) const {
         return slot_switch_at_timer(guest, t_exit, cause, now) ? frame_next_[q_.guest] : kNoGuest;
     }
-    // exit_and_next's short path itself, for a preemption-timer exit (`timer`, or
-    // `halted_native_at_preemption`) short_switch_guest has just answered with a guest for
-    // (nothing has been reported since).
+    // exit_and_next's short path itself, for an exit (`timer`, `halted_native_at_preemption` or
+    // `handled`) short_switch_guest has just answered with a guest for (nothing has been reported
+    // since).
     [[gnu::always_inline]] inline Decision short_switch(std::size_t guest, std::uint64_t t_exit, ExitCause cause,
                                                         std::uint64_t root_inside, std::uint64_t now);
     // on_reentry for the `run` decision short_switch has just made: the plain entry inline, the
@@ -268,12 +268,16 @@ class Scheduler {
     }
     [[gnu::always_inline]] inline void prepare_short_switch();
     // Whether exit_and_next may take its short path (prepare_short_switch made short_until_): the
-    // preemption timer ended the slot of a guest in guest mode, running or natively halted (HLT
-    // exiting off), and the next slot has begun.
+    // slot of a guest in guest mode, running or natively halted (HLT exiting off), has ended, at
+    // the preemption timer's exit with the next slot begun by now, or at a handled exit whose
+    // handling reached the slot's end (the next slot then begins when it is done).
     bool slot_switch_at_timer(std::size_t g, std::uint64_t t_exit, ExitCause cause, std::uint64_t now) const {
         const Activity a = stats_[g].activity;
-        return (cause == ExitCause::timer || cause == ExitCause::halted_native_at_preemption) && now < short_until_ &&
-               now >= q_.end && g == owner_ && phase_ == Phase::guest && t_exit >= mark_ && now >= t_exit &&
+        const bool limit = cause == ExitCause::handled
+                               ? short_until_ != 0 && slice_begun_ && q_.guest == g && q_.seq == owner_seq_
+                               : (cause == ExitCause::timer || cause == ExitCause::halted_native_at_preemption) &&
+                                     now < short_until_;
+        return limit && now >= q_.end && g == owner_ && phase_ == Phase::guest && t_exit >= mark_ && now >= t_exit &&
                now < run_end_ && !ticks_due(now) && (a == Activity::active || a == Activity::halted_native);
     }
     bool plain_entry(std::size_t guest, std::uint64_t t_entry, bool injected_tick) const;

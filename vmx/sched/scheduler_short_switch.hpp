@@ -63,12 +63,32 @@ inline Decision Scheduler::short_switch(std::size_t guest, std::uint64_t t_exit,
     ++s.exits[static_cast<std::size_t>(cause)];
     // It was running (`timer`), or sat in HLT inside guest mode (not a halt the hypervisor saw).
     // Either way it stays where it waits (on_exit's place() would change nothing): under `fixed`
-    // a living guest not halted by a trapped HLT is on the run queue.
+    // a living guest not halted by a trapped HLT is on the run queue. A handled exit leaves it as
+    // it was.
     if (cause == ExitCause::timer) {
         s.activity = Activity::active;
-    } else {
+    } else if (cause == ExitCause::halted_native_at_preemption) {
         s.activity = Activity::halted_native;
         s.halted_observable = false;
+    } else {
+        // charge_exit_handling: the exit's handling up to now is the guest's; what of it ran past
+        // its slot's end is an overrun, the slot ends where the handling did, and the guest pays
+        // the overrun back from its next slot.
+        if (now > mark_) {
+            const std::uint64_t d = now - mark_;
+            s.hypervisor += d;
+            s.allotted += d;
+            timeline_.add(guest, SpanKind::running, mark_, now);
+            slice_last_ = now;
+            mark_ = now;
+        }
+        if (now > q_.end) {
+            const std::uint64_t overrun = now - q_.end;
+            ++s.overruns;
+            s.overrun_ticks += overrun;
+            guests_[guest].debt += overrun;
+            q_.end = now;
+        }
     }
     // next: the slice closed, the time since the exit is switching, the next slot (its guest pays
     // what it owes from it) and its guest's turn.
