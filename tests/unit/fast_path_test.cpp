@@ -136,3 +136,26 @@ TEST_CASE("fast path: an injected page fault asks for every register and CR2 to 
     f.guest.regs.rax = 0;
     CHECK(f.take(vmx::exit_reason::cpuid) == 0);
 }
+
+TEST_CASE("fast path: a page fault injected past the deadline is delivered first, with its CR2, then the timer exits") {
+    // The ways to the run loop (1) and to the next slot's guest (3) save the CPU's CR2 into the
+    // Vcpu, over the one the handler set: the guest is resumed with every register and CR2 (2)
+    // and a timer of 0, so the entry delivers the page fault and the guest exits at once.
+    Fast f;
+    f.guest.fast.deadline = 10001;
+    f.vmcs.set(Field::vmx_preemption_timer_value, 1234);
+    f.guest.regs.rdi = 0x7fff00000000ull;
+    f.guest.regs.rcx = 4;
+    f.guest.regs.rdx = 0x80;
+    f.vmcs.set(Field::exit_qualification, f.io(0x80, 1, true) | 0x10u | 0x20u);
+    CHECK(f.take(vmx::exit_reason::io_instruction) == 2);
+    CHECK(f.injected_vector() == vmx::vector::pf);
+    CHECK(f.guest.regs.cr2 == 0x7fff00000000ull);
+    CHECK(f.guest.fast.reload == 0);
+    CHECK(f.vmcs.get(Field::vmx_preemption_timer_value) == 0);
+    CHECK(f.guest.counters.root_ticks[vmx::exit_reason::io_instruction].count == 1); // booked here
+    // The timer exit that follows goes to the run loop as any other.
+    f.vmcs.set(Field::entry_interruption_info, 0);
+    CHECK(f.take(vmx::exit_reason::preemption_timer) == 1);
+    CHECK(f.guest.fast.outcome == static_cast<std::uint8_t>(ExitOutcome::preempted));
+}

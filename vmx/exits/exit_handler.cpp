@@ -147,6 +147,19 @@ int exit_fast(Vcpu& guest) {
             }
             return 0;
         }
+        if (guest.fast.reload != 0) [[unlikely]] {
+            // Past the deadline, but what the handler left in the Vcpu (an injected page fault's
+            // CR2, RBP or R12-R15) is loaded only by the way back into this guest: the ways to
+            // the loop and to the next guest save the CPU's CR2 over it. So it is resumed with
+            // the timer at 0: the entry delivers what was injected and the guest exits at once,
+            // before any instruction, at a timer exit that goes on from there.
+            const std::uint64_t spent = now - exited;
+            guest.fast.root_ticks += spent;
+            root->add(spent);
+            vmcs::write(Field::vmx_preemption_timer_value, 0);
+            guest.fast.reload = 0;
+            return 2;
+        }
         // The slot may have ended: the next one begins below the loop where the scheduler's short
         // path applies.
         if (guest.fast.below != nullptr && switch_below_after_handled(guest, exited, *root)) return 3;

@@ -379,11 +379,7 @@ template <ExitCause cause>
 } // namespace
 
 bool switch_below_after_handled(Vcpu& guest, std::uint64_t exited, RootTicks& root) {
-    // Registers a handler changed are in the Vcpu, and a guest resumed below or by the loop loads
-    // them all: no reload is owed any more.
-    if (!switch_below<ExitCause::handled>(guest, exited, root)) return false;
-    guest.fast.reload = 0;
-    return true;
+    return switch_below<ExitCause::handled>(guest, exited, root); // exit_fast: no reload is owed
 }
 
 bool switch_below_loop(Vcpu& guest, std::uint64_t exited) {
