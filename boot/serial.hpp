@@ -34,7 +34,8 @@ void share_queue(std::size_t owners);
 // Queues one whole line of `owner` (same "\n" rule). False, with nothing queued, when it does
 // not fit in that owner's share of the ring.
 bool queue_line(std::size_t owner, const char* s, std::size_t n);
-// Sends queued bytes while the transmitter is ready, at most a few; never waits.
+// Sends a few queued bytes if the transmitter has room: with its FIFO on, as OVMF leaves it, all
+// of them on one look at the line status; without, a look per byte. Never waits.
 void pump();
 // Sends everything queued, waiting for the UART as write() does.
 void flush();
