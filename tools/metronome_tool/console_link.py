@@ -108,8 +108,8 @@ class SerialPty:
 
 class Typed:
     """Fixed bytes typed at the start of the run. They wait until the guest listens: metronome.efi
-    takes COM1's bytes for the guest only while its UART's receive interrupt is on (its driver
-    has opened the port); until then they stay in Bochs' UART and the pseudo-terminal."""
+    takes COM1's bytes from the METRONOME-INPUT line on and keeps them (up to 4 KiB) until the
+    guest's UART has its receive interrupt on (its driver has opened the port) and room for them."""
 
     def __init__(self, data: bytes = b""):
         self.data = data

@@ -161,18 +161,32 @@ void resume_own_tsc(Vcpu& guest, Scheduler& scheduler) {
     if (guest.pc != nullptr) scheduler.set_timer(guest.index, pc_timer_due_host(guest));
 }
 
-// The console_input guest: what was typed since the last look goes into its UART once its
-// driver listens, as much as its receive FIFO takes (the rest waits on the host's side, in
-// Metronome's own UART), and the interrupt that raises ends a trapped HLT at once instead of at
-// its next timer.
-void take_console_input(Vcpu& guest, Scheduler& scheduler) {
-    if (guest.pc == nullptr || !guest.pc->uart.listening()) return;
-    bool received = false;
-    while (guest.pc->uart.can_receive()) {
+// What was typed for the console_input guest that its UART has not taken yet. COM1 is emptied
+// into it at every look, so that the 16 bytes COM1's receive FIFO holds never overflow while the
+// guest's driver does not listen yet (a kernel still booting) or reads slowly: what is typed
+// before then is kept, in order, up to `capacity` bytes (then COM1 holds the rest, as before).
+struct TypedQueue {
+    static constexpr std::size_t capacity = 4096;
+    std::uint8_t bytes[capacity]; // written before read: no need to clear it
+    std::size_t head = 0, tail = 0;
+    bool empty() const { return head == tail; }
+    bool full() const { return tail - head == capacity; }
+    void push(std::uint8_t b) { bytes[tail++ % capacity] = b; }
+    std::uint8_t pop() { return bytes[head++ % capacity]; }
+};
+
+// The console_input guest: what was typed since the last look is queued, and goes into its UART
+// once its driver listens, as much as its receive FIFO takes (the rest waits in the queue), and
+// the interrupt that raises ends a trapped HLT at once instead of at its next timer.
+void take_console_input(Vcpu& guest, Scheduler& scheduler, TypedQueue& typed) {
+    while (!typed.full()) {
         const int byte = platform::console_input();
         if (byte < 0) break;
-        received = pc_receive(*guest.pc, static_cast<std::uint8_t>(byte)) || received;
+        typed.push(static_cast<std::uint8_t>(byte));
     }
+    if (guest.pc == nullptr || !guest.pc->uart.listening()) return;
+    bool received = false;
+    while (!typed.empty() && guest.pc->uart.can_receive()) received = pc_receive(*guest.pc, typed.pop()) || received;
     if (received && pc_pending_vector(*guest.pc) >= 0) scheduler.wake(guest.index);
 }
 
@@ -214,6 +228,7 @@ void run_guests(Scheduler& scheduler, Vcpu* guests, std::size_t count, const Run
     MeasurementWindow* window = options.window != nullptr && options.window->measure_ticks != 0 ? options.window : nullptr;
     std::size_t arrived = 0; // guests ready for the window (or stopped)
     Vcpu* const typist = options.console_guest < count ? &guests[options.console_guest] : nullptr;
+    TypedQueue typed; // only with a typist
     // The exit handed back last, told to the scheduler together with the next decision
     // (Scheduler::exit_and_next: one call for the common slice switch). With a typist it is told
     // at once: what was typed may wake the guest that has just halted.
@@ -238,7 +253,7 @@ void run_guests(Scheduler& scheduler, Vcpu* guests, std::size_t count, const Run
     for (;;) {
         const std::uint64_t now = platform::rdtsc();
         if (window != nullptr && window->opened && now >= window->closes_at) break;
-        if (typist != nullptr) take_console_input(*typist, scheduler);
+        if (typist != nullptr) take_console_input(*typist, scheduler, typed);
         const Decision d = exit.guest != nullptr ? scheduler.exit_and_next(exit.guest->index, exit.t_exit, exit.cause,
                                                                            exit.root_inside, now)
                                                  : scheduler.next(now);
