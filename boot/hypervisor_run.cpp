@@ -222,6 +222,7 @@ bool run_hypervisor(const vmx::Config& config, const vmx::CpuFacts& facts) {
     serial::share_queue(config.guest_count);
     setup.log = log_line;
     setup.background = pump_console;
+    setup.background_every = serial::burst_ticks(setup.tsc_hz);
     if (config.console_input[0] != '\0') {
         serial::open_input();
         setup.console_input = serial::receive;

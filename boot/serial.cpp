@@ -1,5 +1,6 @@
 #include "boot/serial.hpp"
 
+#include "vmx/devices/uart_line.hpp"
 #include "vmx/hw/cpu.hpp"
 #include "vmx/hw/port_io.hpp"
 #include "vmx/lib/guest_limit.hpp"
@@ -16,6 +17,7 @@ constexpr std::uint16_t interrupt_identity = com1 + 2; // IIR when read
 // IIR bits 7:6 are 11 while a 16550A's FIFOs are on (PC16550D data sheet, "Interrupt
 // Identification Register"); an 8250 or 16450 has none and reads 00 there.
 constexpr std::uint8_t fifos_on_mask = 0xc0;
+constexpr std::uint16_t line_control = com1 + vmx::uart_line::line_control;
 constexpr std::uint16_t line_status = com1 + 5;
 constexpr std::uint8_t transmit_holding_empty = 1u << 5;
 constexpr std::uint8_t data_ready = 1u << 0;
@@ -225,6 +227,16 @@ void pump() {
     if (__atomic_load_n(&ring_head, __ATOMIC_RELAXED) == __atomic_load_n(&ring_tail, __ATOMIC_RELAXED) || !ready()) return;
     vmx::SpinLockHeld held(g_lock);
     if (ring_head != ring_tail) send_burst();
+}
+
+std::uint64_t burst_ticks(std::uint64_t tsc_hz) {
+    // The divisor latch is read with DLAB set, and LCR put back as the firmware left it.
+    const std::uint8_t lcr = vmx::hw::inb(line_control);
+    vmx::hw::outb(line_control, lcr | vmx::uart_line::divisor_latch_access);
+    const std::uint32_t divisor = vmx::hw::inb(com1) | (static_cast<std::uint32_t>(vmx::hw::inb(com1 + 1)) << 8);
+    vmx::hw::outb(line_control, lcr);
+    // A burst is pump_burst bytes into the FIFO, or one byte without it (send_burst).
+    return vmx::uart_line::transmit_ticks(lcr, divisor, tx_fifo_on() ? pump_burst : 1, tsc_hz);
 }
 
 void flush() {

@@ -31,7 +31,7 @@ std::uint64_t rdtsc() { return testing_support::current().rdtsc(); }
 bool switch_to(Vcpu* previous, Vcpu& next) { return testing_support::current().switch_to(previous, next); }
 EntryResult enter(Vcpu& guest) { return testing_support::current().enter(guest); }
 void idle_until(std::uint64_t tsc) { testing_support::current().idle_until(tsc); }
-void background() { testing_support::current().background(); }
+void background(std::uint64_t now) { testing_support::current().background(now); }
 int console_input() { return testing_support::current().console_input(); }
 void end_of_interrupt() { testing_support::current().end_of_interrupt(); }
 void load_xcr0(std::uint64_t value) { testing_support::current().load_xcr0(value); }

@@ -25,7 +25,7 @@ class FakePlatform {
     virtual bool switch_to(vmx::Vcpu*, vmx::Vcpu&) { return true; }
     virtual vmx::EntryResult enter(vmx::Vcpu&) { return {}; }
     virtual void idle_until(std::uint64_t tsc) { now = tsc > now ? tsc : now; }
-    virtual void background() {}
+    virtual void background(std::uint64_t) {}
     virtual int console_input() {
         if (typed.empty()) return -1;
         const int byte = static_cast<unsigned char>(typed.front());

@@ -77,3 +77,22 @@ TEST_CASE("uart: loopback returns sent bytes as received and modem lines from MC
     u.write(4, 0x00, &c);
     CHECK(u.read(6) == 0xb0);
 }
+
+TEST_CASE("uart line: how long bytes take at the settings a UART holds") {
+    namespace line = vmx::uart_line;
+    // 8N1 (LCR 0x03): 10 bits a byte; 7E2 (0x02 | parity | two stop bits): 1 + 7 + 1 + 2.
+    CHECK(line::bits_per_byte(0x03) == 10);
+    CHECK(line::bits_per_byte(0x02 | line::parity_on | line::two_stop_bits) == 11);
+    // 5 data bits with "two" stop bits are 1.5 on the line, counted as 2: never an early look.
+    CHECK(line::bits_per_byte(0x00 | line::two_stop_bits) == 8);
+    // 115200 8N1 (divisor 1) at 10^9 ticks a second: one byte 86,806 ticks (rounded up), four
+    // 347,223; 9600 (divisor 12) twelve times as long.
+    CHECK(line::transmit_ticks(0x03, 1, 1, 1'000'000'000) == 86'806);
+    CHECK(line::transmit_ticks(0x03, 1, 4, 1'000'000'000) == 347'223);
+    CHECK(line::transmit_ticks(0x03, 12, 1, 1'000'000'000) == 1'041'667);
+    // DLAB in LCR does not change the line's bits.
+    CHECK(line::bits_per_byte(0x03 | line::divisor_latch_access) == 10);
+    // Nonsense settings give no estimate: the caller then looks every time.
+    CHECK(line::transmit_ticks(0x03, 0, 4, 1'000'000'000) == 0);
+    CHECK(line::transmit_ticks(0x03, 1, 4, 0) == 0);
+}

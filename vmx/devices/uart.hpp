@@ -5,6 +5,8 @@
 // priority order, on the IRQ line gated by MCR OUT2 as on a PC. Linux's probe (IER read-back,
 // FIFO bits of IIR after FCR = 1: a 16550A) and its THRE tests at start-up pass. Pure.
 #pragma once
+#include "vmx/devices/uart_line.hpp"
+
 #include <cstdint>
 
 namespace vmx {
@@ -39,7 +41,7 @@ class Uart {
 
   private:
     std::uint8_t iir() const;
-    bool dlab() const { return (lcr_ & 0x80) != 0; }
+    bool dlab() const { return (lcr_ & uart_line::divisor_latch_access) != 0; }
 
     std::uint8_t ier_ = 0, lcr_ = 0, mcr_ = 0, scr_ = 0, dll_ = 0x0c, dlm_ = 0;
     bool fifo_enabled_ = false;

@@ -121,6 +121,7 @@ void run_cpu(const SessionSetup& s, CpuRun& run) {
         if (interrupts_were_on) sti();
     };
     block.background = run.boot_cpu ? s.background : s.background_other;
+    block.background_every = run.boot_cpu ? s.background_every : 0;
     if (!caps_match_boot_cpu(s)) {
         error.str("its VMX capability MSRs differ from the boot CPU's, whose plans its guests' VMCSs would be written from");
         finish();

@@ -120,9 +120,11 @@ inline bool switch_to(Vcpu* previous, Vcpu& next) {
     return true;
 }
 
-inline void background() {
+inline void background(std::uint64_t now) {
     hw::CpuBlock& cpu = hw::this_cpu();
-    if (cpu.background != nullptr) cpu.background();
+    if (now < cpu.background_due || cpu.background == nullptr) return;
+    cpu.background();
+    cpu.background_due = now + cpu.background_every;
 }
 
 } // namespace vmx::platform

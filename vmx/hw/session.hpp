@@ -59,6 +59,9 @@ struct SessionSetup {
     // Bounded, non-blocking work done before every VM entry and while idling (console output);
     // true when a byte for the console_input guest is waiting (an idle ends for it).
     bool (*background)() = nullptr;
+    // Between slices the boot CPU's background runs at most once per this many TSC ticks (the
+    // time its UART takes to send what one call gives it; 0: at every slice switch).
+    std::uint64_t background_every = 0;
     // The same for the other CPUs (they do not send the console queue: the boot CPU does); may be
     // null.
     bool (*background_other)() = nullptr;

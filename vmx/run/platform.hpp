@@ -56,8 +56,9 @@ EntryResult enter(Vcpu& guest);
 // Root-mode idle until the TSC reaches `tsc` (nothing may run), or until input arrives for the
 // console_input guest (console_input() has a byte): then earlier.
 void idle_until(std::uint64_t tsc);
-// Bounded work that must not wait (sending queued console output), done between slices.
-METRONOME_PLATFORM_INLINE void background();
+// Bounded work that must not wait (sending queued console output), done between slices; `now`
+// is a TSC read of this switch (it is skipped until the console can take more).
+METRONOME_PLATFORM_INLINE void background(std::uint64_t now);
 // A byte typed on Metronome's own console for the console_input guest, or -1 (none now, or no
 // such guest). Never waits.
 int console_input();

@@ -284,7 +284,7 @@ void run_guests(Scheduler& scheduler, Vcpu* guests, std::size_t count, const Run
             current = &guest;
             if (guest.own_tsc) resume_own_tsc(guest, scheduler);
         }
-        platform::background();
+        platform::background(now);
         std::uint64_t deadline = d.timer_deadline < closes_at ? d.timer_deadline : closes_at;
         const bool injected = prepare_entry(guest, d, scheduler, deadline);
 
@@ -371,7 +371,7 @@ template <ExitCause cause>
         below.switch_failed = true;
         return false;
     }
-    platform::background();
+    platform::background(now);
     std::uint64_t deadline = d.timer_deadline < below.closes_at ? d.timer_deadline : below.closes_at;
     const bool injected = prepare_entry(next, d, scheduler, deadline);
     const std::uint64_t entry = platform::rdtsc();
