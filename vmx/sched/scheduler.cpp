@@ -69,51 +69,17 @@ void Scheduler::wake(std::size_t g) {
 
 void Scheduler::charge_owner(std::uint64_t to, std::uint64_t GuestStats::*bucket) {
     if (to <= mark_ || owner_ == kNoGuest) return;
-    const std::uint64_t d = to - mark_;
-    GuestStats& s = stats_[owner_];
-    s.*bucket += d;
-    s.allotted += d;
-    if (bucket == &GuestStats::halted) run_.idle_on_behalf += d;
-    timeline_.add(owner_, bucket == &GuestStats::halted ? SpanKind::halted : SpanKind::running, mark_, to);
+    if (bucket == &GuestStats::halted) run_.idle_on_behalf += to - mark_;
     if (params_.policy == Policy::capped) charge_budget(owner_, mark_, to);
-    slice_last_ = to;
-    mark_ = to;
+    book_owner(owner_, to, bucket);
 }
 
 // Guest mode up to `to`, except `root_inside` ticks of it that went to exits the fast path
 // handled: those are the hypervisor's work for the guest.
 void Scheduler::charge_guest_mode(std::uint64_t to, std::uint64_t root_inside) {
     if (to <= mark_ || owner_ == kNoGuest) return;
-    const std::uint64_t d = to - mark_;
-    const std::uint64_t inside = root_inside < d ? root_inside : d;
-    GuestStats& s = stats_[owner_];
-    s.ran += d - inside;
-    s.hypervisor += inside;
-    s.allotted += d;
-    timeline_.add(owner_, SpanKind::running, mark_, to);
     if (params_.policy == Policy::capped) charge_budget(owner_, mark_, to);
-    slice_last_ = to;
-    mark_ = to;
-}
-
-void Scheduler::charge_unowned(std::uint64_t to, std::uint64_t RunStats::*bucket) {
-    if (to <= mark_) return;
-    run_.*bucket += to - mark_;
-    if (bucket == &RunStats::idle) timeline_.add(0, SpanKind::idle, mark_, to);
-    mark_ = to;
-}
-
-void Scheduler::close_slice() {
-    if (owner_ != kNoGuest && slice_begun_) stats_[owner_].slice.add(slice_last_ - slice_start_);
-    owner_ = kNoGuest;
-    slice_begun_ = false;
-}
-
-void Scheduler::open_slice(std::size_t g, std::uint64_t at) {
-    owner_ = g;
-    owner_seq_ = q_.seq;
-    slice_begun_ = true;
-    slice_start_ = slice_last_ = at;
+    book_guest_mode(owner_, to, root_inside);
 }
 
 void Scheduler::settle_idle(std::uint64_t now) {
@@ -136,11 +102,7 @@ void Scheduler::charge_exit_handling(std::uint64_t now) {
     if (owner_ == kNoGuest || !slice_begun_ || !alive(owner_)) return;
     charge_owner(now, &GuestStats::hypervisor);
     if (q_.guest != owner_ || q_.seq != owner_seq_ || now <= q_.end) return;
-    const std::uint64_t overrun = now - q_.end;
-    ++stats_[owner_].overruns;
-    stats_[owner_].overrun_ticks += overrun;
-    if (params_.policy != Policy::capped) guests_[owner_].debt += overrun; // capped: the budget pays
-    q_.end = now;
+    book_overrun(owner_, now, params_.policy != Policy::capped); // capped: the budget pays
 }
 
 Decision Scheduler::next(std::uint64_t now) {
@@ -182,16 +144,6 @@ Decision Scheduler::decide_run(std::size_t g, std::uint64_t now) {
         begin_turn(g, now);
     }
     return run_decision(g, !continues);
-}
-
-// A new quantum is g's: the slice before it is closed, the time since is switching, and g's slice
-// begins at its first entry.
-void Scheduler::begin_turn(std::size_t g, std::uint64_t now) {
-    close_slice();
-    charge_unowned(now, &RunStats::switching);
-    owner_ = g;
-    owner_seq_ = q_.seq;
-    slice_begun_ = false;
 }
 
 Decision Scheduler::decide_idle(std::size_t on_behalf, std::uint64_t until, std::uint64_t now) {
@@ -240,11 +192,7 @@ bool Scheduler::plain_entry(std::size_t guest, std::uint64_t t_entry, bool injec
         enter_slow(guest, t_entry, injected_tick);
         return;
     }
-    charge_unowned(t_entry, &RunStats::switching);
-    open_slice(guest, t_entry);
-    entering_ = kNoGuest;
-    phase_ = Phase::guest;
-    run_.end = mark_;
+    book_plain_entry(guest, t_entry);
 }
 
 void Scheduler::enter_slow(std::size_t guest, std::uint64_t t_entry, bool injected_tick) {

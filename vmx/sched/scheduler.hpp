@@ -172,13 +172,7 @@ class Scheduler {
         }
         // plain_entry holds: the decision left phase root, owner and entering this guest, no
         // slice begun; `fixed` only; t_entry is read after the decision's `now`.
-        run_.switching += t_entry - mark_;
-        mark_ = t_entry;
-        slice_begun_ = true;
-        slice_start_ = slice_last_ = t_entry;
-        entering_ = kNoGuest;
-        phase_ = Phase::guest;
-        run_.end = t_entry;
+        book_plain_entry(guest, t_entry);
     }
     // Closes the run at `now`: the open slice ends, halted guests stop counting.
     void end(std::uint64_t now);
@@ -285,9 +279,16 @@ class Scheduler {
     void enter_slow(std::size_t guest, std::uint64_t t_entry, bool injected_tick);
     void charge_owner(std::uint64_t to, std::uint64_t GuestStats::*bucket);
     void charge_guest_mode(std::uint64_t to, std::uint64_t root_inside);
-    void charge_unowned(std::uint64_t to, std::uint64_t RunStats::*bucket);
-    void close_slice();
-    void open_slice(std::size_t g, std::uint64_t at);
+    [[gnu::always_inline]] inline void charge_unowned(std::uint64_t to, std::uint64_t RunStats::*bucket);
+    [[gnu::always_inline]] inline void close_slice();
+    [[gnu::always_inline]] inline void open_slice(std::size_t g, std::uint64_t at);
+    // The books themselves, without the checks of who owns what (the callers have made them):
+    // shared by the general path above and the short one (scheduler_short_switch.hpp), so that
+    // the two cannot charge differently.
+    [[gnu::always_inline]] inline void book_owner(std::size_t g, std::uint64_t to, std::uint64_t GuestStats::*bucket);
+    [[gnu::always_inline]] inline void book_guest_mode(std::size_t g, std::uint64_t to, std::uint64_t root_inside);
+    [[gnu::always_inline]] inline void book_overrun(std::size_t g, std::uint64_t now, bool into_debt);
+    [[gnu::always_inline]] inline void book_plain_entry(std::size_t g, std::uint64_t t_entry);
     Decision decide_run(std::size_t g, std::uint64_t now);
     [[gnu::always_inline]] inline void begin_turn(std::size_t g, std::uint64_t now);
     [[gnu::always_inline]] inline Decision run_decision(std::size_t g, bool new_slice);
