@@ -154,6 +154,10 @@ TEST_CASE("run loop: timer values round up to the deadline and respect the rate"
     CHECK(vmx::timer_value_for(100, 100 + 64, o) == 2);
     CHECK(vmx::timer_value_for(100, 100 + 65, o) == 3);
     CHECK(vmx::timer_value_for(100, 90, o) == 0);
+    CHECK(vmx::timer_value_for(100, 101, o) == 1);   // one tick left: one unit, never 0
+    CHECK(vmx::timer_value_for(100, 100 + 32, o) == 1);
+    CHECK(vmx::timer_value_for(100, 100 + 33, o) == 2);
+    CHECK(vmx::timer_value_for(1, ~0ull, o) == 0xffffffffu); // no overflow on a far deadline: the limit
     o.timer_rate = 0;
     o.timer_limit = 1000;
     CHECK(vmx::timer_value_for(0, 5000, o) == 1000);

@@ -113,10 +113,8 @@ constexpr PreemptionTimerValue preemption_timer_value(std::uint64_t slice_us,
 constexpr std::uint32_t timer_units_until(std::uint64_t now, std::uint64_t deadline, unsigned rate_shift,
                                           std::uint32_t limit) {
     if (deadline <= now) return 0;
-    const std::uint64_t ticks = deadline - now;
-    const unsigned rate = rate_shift & 0x1f;
-    std::uint64_t units = ticks >> rate;
-    if ((ticks & ((1ull << rate) - 1)) != 0) ++units;
+    // ceil(ticks / 2^rate) for ticks >= 1, without the overflow of adding 2^rate - 1 first.
+    const std::uint64_t units = ((deadline - now - 1) >> (rate_shift & 0x1f)) + 1;
     return units > limit ? limit : static_cast<std::uint32_t>(units);
 }
 
