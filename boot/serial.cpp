@@ -12,15 +12,15 @@ namespace {
 // The firmware has already programmed COM1 (OVMF uses it for its own console at 115200 8N1), so
 // we only transmit and leave the line settings alone.
 constexpr std::uint16_t com1 = 0x3f8;
-constexpr std::uint16_t fifo_control = com1 + 2;      // FCR when written
-constexpr std::uint16_t interrupt_identity = com1 + 2; // IIR when read
-// IIR bits 7:6 are 11 while a 16550A's FIFOs are on (PC16550D data sheet, "Interrupt
-// Identification Register"); an 8250 or 16450 has none and reads 00 there.
-constexpr std::uint8_t fifos_on_mask = 0xc0;
-constexpr std::uint16_t line_control = com1 + vmx::uart_line::line_control;
-constexpr std::uint16_t line_status = com1 + 5;
-constexpr std::uint8_t transmit_holding_empty = 1u << 5;
-constexpr std::uint8_t data_ready = 1u << 0;
+namespace line = vmx::uart_line;
+constexpr std::uint16_t data = com1 + line::data;
+constexpr std::uint16_t fifo_control = com1 + line::fifo_control;       // FCR when written
+constexpr std::uint16_t interrupt_identity = com1 + line::fifo_control; // IIR when read
+constexpr std::uint8_t fifos_on_mask = line::iir_fifos_on;
+constexpr std::uint16_t line_control = com1 + line::line_control;
+constexpr std::uint16_t line_status = com1 + line::line_status;
+constexpr std::uint8_t transmit_holding_empty = line::lsr_transmit_holding_empty;
+constexpr std::uint8_t data_ready = line::lsr_data_ready;
 // FCR: FIFOs on, the receive FIFO cleared (PC16550D data sheet, "FIFO Control Register"); the
 // transmit FIFO is left as it is, with what it still has to send.
 constexpr std::uint8_t fifo_on_receive_cleared = 0x03;
@@ -82,7 +82,7 @@ void put(char c) {
         if (ready()) break;
         vmx::hw::pause();
     }
-    vmx::hw::outb(com1, static_cast<std::uint8_t>(c));
+    vmx::hw::outb(data, static_cast<std::uint8_t>(c));
 }
 
 void ring_put(char c) {
@@ -141,13 +141,13 @@ void send_burst() {
     if (tx_fifo_on()) {
         std::size_t head = ring_head;
         const std::size_t end = ring_tail - head < pump_burst ? ring_tail : head + pump_burst;
-        for (; head != end; ++head) vmx::hw::outb(com1, static_cast<std::uint8_t>(ring[head % ring_size]));
+        for (; head != end; ++head) vmx::hw::outb(data, static_cast<std::uint8_t>(ring[head % ring_size]));
         ring_head = head;
         return;
     }
     unsigned sent = 0;
     do {
-        vmx::hw::outb(com1, static_cast<std::uint8_t>(ring[ring_head % ring_size]));
+        vmx::hw::outb(data, static_cast<std::uint8_t>(ring[ring_head % ring_size]));
         ++ring_head;
         ++sent;
     } while (sent < pump_burst && ring_head != ring_tail && ready());
@@ -232,11 +232,12 @@ void pump() {
 std::uint64_t burst_ticks(std::uint64_t tsc_hz) {
     // The divisor latch is read with DLAB set, and LCR put back as the firmware left it.
     const std::uint8_t lcr = vmx::hw::inb(line_control);
-    vmx::hw::outb(line_control, lcr | vmx::uart_line::divisor_latch_access);
-    const std::uint32_t divisor = vmx::hw::inb(com1) | (static_cast<std::uint32_t>(vmx::hw::inb(com1 + 1)) << 8);
+    vmx::hw::outb(line_control, lcr | line::divisor_latch_access);
+    const std::uint32_t divisor = vmx::hw::inb(com1 + line::divisor_latch_low) |
+                                  (static_cast<std::uint32_t>(vmx::hw::inb(com1 + line::divisor_latch_high)) << 8);
     vmx::hw::outb(line_control, lcr);
     // A burst is pump_burst bytes into the FIFO, or one byte without it (send_burst).
-    return vmx::uart_line::transmit_ticks(lcr, divisor, tx_fifo_on() ? pump_burst : 1, tsc_hz);
+    return line::transmit_ticks(lcr, divisor, tx_fifo_on() ? pump_burst : 1, tsc_hz);
 }
 
 void flush() {
@@ -250,6 +251,6 @@ void open_input() { vmx::hw::outb(fifo_control, fifo_on_receive_cleared); }
 
 bool input_waiting() { return (vmx::hw::inb(line_status) & data_ready) != 0; }
 
-int receive() { return input_waiting() ? vmx::hw::inb(com1) : -1; }
+int receive() { return input_waiting() ? vmx::hw::inb(data) : -1; }
 
 } // namespace boot::serial

@@ -37,10 +37,11 @@ bool queue_line(std::size_t owner, const char* s, std::size_t n);
 // Sends a few queued bytes if the transmitter has room: with its FIFO on, as OVMF leaves it, all
 // of them on one look at the line status; without, a look per byte. Never waits.
 void pump();
-// TSC ticks the UART takes to send one burst of pump() (its FIFO's worth, or one byte) at the line settings the firmware left
-// (read from its line control and divisor latch once, at set-up): a look at it sooner after the
-// last finds no room, so the slice switch looks no more often (vmx/hw/guest_switch.hpp). 0 where
-// the settings read back as nonsense (divisor 0): then every switch looks.
+// TSC ticks the UART takes to send one burst of pump() (its FIFO's worth, or one byte) at the
+// line settings the firmware left (read from its line control and divisor latch once, at
+// set-up): a look at it sooner after the last finds no room, so the slice switch looks no more
+// often (vmx/hw/guest_switch.hpp). 0 where the settings read back as nonsense (divisor 0): then
+// every switch looks.
 std::uint64_t burst_ticks(std::uint64_t tsc_hz);
 // Sends everything queued, waiting for the UART as write() does.
 void flush();

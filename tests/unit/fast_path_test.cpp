@@ -25,6 +25,19 @@ struct Fast : testing_support::ExitFixture {
         vmcs.make_current();
         return vmx::exit_fast(guest);
     }
+    // REP INSB to an address the guest's page tables do not map: the handler injects #PF with
+    // that address in CR2, and the way back to the guest reloads every register and CR2 (2).
+    void take_rep_insb_unmapped() {
+        constexpr std::uint64_t unmapped = 0x7fff00000000ull;
+        guest.regs.rdi = unmapped;
+        guest.regs.rcx = 4;
+        guest.regs.rdx = 0x80;
+        vmcs.set(Field::exit_qualification, io(0x80, 1, true) | 0x10u | 0x20u);
+        CHECK(take(vmx::exit_reason::io_instruction) == 2);
+        CHECK(injected_vector() == vmx::vector::pf);
+        CHECK(guest.regs.cr2 == unmapped);
+        CHECK(guest.fast.reload == 0);
+    }
 };
 
 } // namespace
@@ -123,15 +136,7 @@ TEST_CASE("fast path: timer, HLT, yield, stops and interrupt windows always go t
 
 TEST_CASE("fast path: an injected page fault asks for every register and CR2 to be loaded, once") {
     Fast f;
-    // REP INSB to an address the guest's page tables do not map: #PF with CR2.
-    f.guest.regs.rdi = 0x7fff00000000ull;
-    f.guest.regs.rcx = 4;
-    f.guest.regs.rdx = 0x80;
-    f.vmcs.set(Field::exit_qualification, f.io(0x80, 1, true) | 0x10u | 0x20u);
-    CHECK(f.take(vmx::exit_reason::io_instruction) == 2);
-    CHECK(f.injected_vector() == vmx::vector::pf);
-    CHECK(f.guest.regs.cr2 == 0x7fff00000000ull);
-    CHECK(f.guest.fast.reload == 0);
+    f.take_rep_insb_unmapped();
     f.vmcs.set(Field::entry_interruption_info, 0);
     f.guest.regs.rax = 0;
     CHECK(f.take(vmx::exit_reason::cpuid) == 0);
@@ -144,14 +149,7 @@ TEST_CASE("fast path: a page fault injected past the deadline is delivered first
     Fast f;
     f.guest.fast.deadline = 10001;
     f.vmcs.set(Field::vmx_preemption_timer_value, 1234);
-    f.guest.regs.rdi = 0x7fff00000000ull;
-    f.guest.regs.rcx = 4;
-    f.guest.regs.rdx = 0x80;
-    f.vmcs.set(Field::exit_qualification, f.io(0x80, 1, true) | 0x10u | 0x20u);
-    CHECK(f.take(vmx::exit_reason::io_instruction) == 2);
-    CHECK(f.injected_vector() == vmx::vector::pf);
-    CHECK(f.guest.regs.cr2 == 0x7fff00000000ull);
-    CHECK(f.guest.fast.reload == 0);
+    f.take_rep_insb_unmapped();
     CHECK(f.vmcs.get(Field::vmx_preemption_timer_value) == 0);
     CHECK(f.guest.counters.root_ticks[vmx::exit_reason::io_instruction].count == 1); // booked here
     // The timer exit that follows goes to the run loop as any other.

@@ -3,11 +3,15 @@
 namespace vmx {
 namespace {
 
-// Registers by offset, and their bits (PC16550D data sheet, "Registers").
-constexpr unsigned rbr_thr = 0, ier = 1, iir_fcr = 2, lcr = 3, mcr = 4, lsr = 5, msr = 6, scr = 7;
+// Registers by offset (vmx/devices/uart_line.hpp), and the bits only the emulation needs
+// (PC16550D data sheet, "Registers").
+constexpr unsigned rbr_thr = uart_line::data, ier = uart_line::interrupt_enable, iir_fcr = uart_line::fifo_control,
+                   lcr = uart_line::line_control, mcr = uart_line::modem_control, lsr = uart_line::line_status,
+                   msr = uart_line::modem_status, scr = uart_line::scratch;
 constexpr std::uint8_t ier_rx = 0x01, ier_thre = 0x02;
-constexpr std::uint8_t iir_none = 0x01, iir_thre = 0x02, iir_rx = 0x04, iir_fifo = 0xc0;
-constexpr std::uint8_t lsr_data_ready = 0x01, lsr_overrun = 0x02, lsr_thre = 0x20, lsr_temt = 0x40;
+constexpr std::uint8_t iir_none = 0x01, iir_thre = 0x02, iir_rx = 0x04, iir_fifo = uart_line::iir_fifos_on;
+constexpr std::uint8_t lsr_data_ready = uart_line::lsr_data_ready, lsr_overrun = 0x02,
+                       lsr_thre = uart_line::lsr_transmit_holding_empty, lsr_temt = 0x40;
 constexpr std::uint8_t mcr_out2 = 0x08, mcr_loop = 0x10;
 // Modem status with the modem "there": CTS, DSR and DCD (and no changes).
 constexpr std::uint8_t msr_connected = 0xb0;

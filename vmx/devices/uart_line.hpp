@@ -1,13 +1,32 @@
-// The 16550's line settings (PC16550D data sheet, "Line Control Register" and "Baud
-// Generator"): how long the line takes to carry bytes at the settings a UART holds. Used by the
-// guests' UART (vmx/devices/uart.hpp) and by Metronome's own COM1 driver (boot/serial.cpp), which
-// reads the firmware's settings to know when its transmitter can take more. Pure, constexpr.
+// The 16550's registers and line settings (PC16550D data sheet, "Registers", "Line Control
+// Register" and "Baud Generator"), and how long the line takes to carry bytes at the settings a
+// UART holds. Used by the guests' UART (vmx/devices/uart.cpp) and by Metronome's own COM1 driver
+// (boot/serial.cpp), which reads the firmware's settings to know when its transmitter can take
+// more. Pure, constexpr.
 #pragma once
 #include <cstdint>
 
 namespace vmx::uart_line {
 
-inline constexpr unsigned line_control = 3; // LCR, the offset from the base port
+// Register offsets from the base port. While LCR's DLAB bit is set, offsets 0 and 1 are the
+// divisor latch's low and high bytes instead.
+inline constexpr unsigned data = 0;              // RBR when read, THR when written
+inline constexpr unsigned interrupt_enable = 1;  // IER
+inline constexpr unsigned divisor_latch_low = 0; // DLL, with DLAB
+inline constexpr unsigned divisor_latch_high = 1; // DLM, with DLAB
+inline constexpr unsigned fifo_control = 2;      // IIR when read, FCR when written
+inline constexpr unsigned line_control = 3;      // LCR
+inline constexpr unsigned modem_control = 4;     // MCR
+inline constexpr unsigned line_status = 5;       // LSR
+inline constexpr unsigned modem_status = 6;      // MSR
+inline constexpr unsigned scratch = 7;           // SCR
+
+// LSR: a received byte waits; the transmit holding register (or FIFO) is empty.
+inline constexpr std::uint8_t lsr_data_ready = 1u << 0;
+inline constexpr std::uint8_t lsr_transmit_holding_empty = 1u << 5;
+// IIR bits 7:6 are 11 while a 16550A's FIFOs are on; an 8250 or 16450 has none and reads 00.
+inline constexpr std::uint8_t iir_fifos_on = 0xc0;
+
 // LCR: word length 5 + bits 1:0; two stop bits (1.5 with 5-bit words) when bit 2 is set; a
 // parity bit when bit 3 is; the divisor latch in place of the data and interrupt-enable
 // registers (offsets 0 and 1) while bit 7 (DLAB) is.
