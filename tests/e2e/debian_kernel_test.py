@@ -2,17 +2,21 @@
 """Host-only checks of tools/metronome_tool/debian_kernel.py: which kernel package
 `apt-cache depends linux-image-amd64` names (on made-up outputs), the bzImage payload and the
 vmlinux inside it (on a made-up bzImage), and module decompression. No apt, no network."""
+import fcntl
 import gzip
 import lzma
 import pathlib
 import struct
 import sys
 import tempfile
+import threading
+import time
 import unittest
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "tools"))
 
 from metronome_tool import debian_kernel as dk  # noqa: E402
+from metronome_tool import linux_image  # noqa: E402
 
 BOOKWORM = """linux-image-amd64
   Depends: linux-image-6.1.0-57-amd64
@@ -118,6 +122,64 @@ class ModuleTest(unittest.TestCase):
             self.assertEqual(kernel.module("kvm-intel").name, "kvm-intel.ko.xz")
             with self.assertRaises(dk.KernelError):
                 kernel.module("kvm-amd")
+
+
+class CacheLockTest(unittest.TestCase):
+    """`run --linux` builds the Linux image from two threads at once on a fresh build folder:
+    without the lock both extracted the kernel package into one folder and the second failed
+    (FileExistsError from fetch_package's mkdir)."""
+
+    def held_elsewhere(self, cache):
+        if not (pathlib.Path(cache) / ".lock").exists():
+            return False
+        with open(pathlib.Path(cache) / ".lock", "w") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(f, fcntl.LOCK_UN)
+            return False
+
+    def test_threads_fill_the_cache_one_at_a_time(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            inside, most = [0], [0]
+            count = threading.Lock()
+
+            def fill():
+                with dk.cache_lock(tmp):
+                    with count:
+                        inside[0] += 1
+                        most[0] = max(most[0], inside[0])
+                    time.sleep(0.05)
+                    with count:
+                        inside[0] -= 1
+
+            threads = [threading.Thread(target=fill) for _ in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            self.assertEqual(most[0], 1)
+            self.assertFalse(self.held_elsewhere(tmp))  # released after each
+
+    def test_the_linux_image_fetches_under_the_lock(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            cache = dk.cache_dir(tmp)
+            seen = []
+
+            def fetch(c, *_):
+                seen.append(self.held_elsewhere(c))
+                raise dk.KernelError("stop here")
+
+            saved = dk.fetch
+            dk.fetch = fetch
+            try:
+                with self.assertRaises(dk.KernelError):
+                    linux_image.build(tmp)
+            finally:
+                dk.fetch = saved
+            self.assertEqual(seen, [True])
+            self.assertFalse(self.held_elsewhere(cache))  # released on the error too
 
 
 if __name__ == "__main__":

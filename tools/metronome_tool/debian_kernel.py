@@ -6,7 +6,9 @@ the uncompressed ELF out of the bzImage (vmlinuz) with Python's own decompressor
 Used by `tools/metronome peer kvm` (the kernel boots bare in Bochs) and meant for Linux guests
 under Metronome, which need the ELF rather than the EFI application.
 """
+import contextlib
 import dataclasses
+import fcntl
 import gzip
 import lzma
 import pathlib
@@ -25,6 +27,23 @@ class KernelError(RuntimeError):
 def cache_dir(build_dir) -> pathlib.Path:
     """Where the downloaded packages and what is extracted from them live: BUILD/debian."""
     return pathlib.Path(build_dir) / "debian"
+
+
+@contextlib.contextmanager
+def cache_lock(cache: pathlib.Path):
+    """Held while the cache is filled: `run --linux` boots its two runs from two threads, and
+    tests or tools may run side by side, all fetching into one build folder. The first to come
+    downloads and extracts; the others wait for it, then find everything there. An flock on a
+    file of the cache, so it excludes threads (each opens its own) and processes alike. Not
+    re-entrant: take it once, around all of one caller's cache work."""
+    cache = pathlib.Path(cache)
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(cache / ".lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 @dataclasses.dataclass

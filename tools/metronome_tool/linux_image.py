@@ -101,9 +101,10 @@ def guest_program_path(build_dir) -> pathlib.Path:
 def build(build_dir) -> LinuxImage:
     """Fetches (once) the kernel and busybox, extracts vmlinux, and writes the initramfs."""
     cache = debian_kernel.cache_dir(build_dir)
-    kernel = debian_kernel.fetch(cache)
-    vmlinux = vmlinux_for(kernel, cache)
-    busybox_deb, busybox_root = debian_kernel.fetch_package(BUSYBOX_PACKAGE, cache)
+    with debian_kernel.cache_lock(cache):
+        kernel = debian_kernel.fetch(cache)
+        vmlinux = vmlinux_for(kernel, cache)
+        busybox_deb, busybox_root = debian_kernel.fetch_package(BUSYBOX_PACKAGE, cache)
     busybox = busybox_root / "bin" / "busybox"
     if not busybox.exists():
         raise debian_kernel.KernelError(f"{busybox_deb.name} has no bin/busybox")

@@ -42,8 +42,9 @@ def initramfs_entries(busybox: bytes, kvm_peer: bytes, modules: dict, init_scrip
 def build(build_dir, kvm_peer: pathlib.Path, init_script: str) -> PeerImage:
     """Fetches (once) the kernel and busybox, and writes the initramfs for `init_script`."""
     cache = cache_dir(build_dir)
-    kernel = debian_kernel.fetch(cache)
-    busybox_deb, busybox_root = debian_kernel.fetch_package(BUSYBOX_PACKAGE, cache)
+    with debian_kernel.cache_lock(cache):
+        kernel = debian_kernel.fetch(cache)
+        busybox_deb, busybox_root = debian_kernel.fetch_package(BUSYBOX_PACKAGE, cache)
     busybox = busybox_root / "bin" / "busybox"
     if not busybox.exists():
         raise debian_kernel.KernelError(f"{busybox_deb.name} has no bin/busybox")
