@@ -144,6 +144,10 @@ struct Run {
         sp.on_guest_exit = on_exit;
         REQUIRE(scheduler.init(sp, params.data(), n) == vmx::InitError::none);
     }
+    // The run loop over every guest of this run, on whichever FakeMachine is the platform now.
+    void go(const vmx::RunOptions& options = vmx::RunOptions{}) {
+        vmx::run_guests(scheduler, guests.data(), guests.size(), options);
+    }
 };
 
 } // namespace
@@ -166,7 +170,7 @@ TEST_CASE("run loop: timer values round up to the deadline and respect the rate"
 TEST_CASE("run loop: two spinners split the CPU and each slice is programmed in full") {
     Run run(2, vmx::Policy::fixed, 10000, 0, 1000000);
     FakeMachine m({Script::spin, Script::spin});
-    vmx::run_guests(run.scheduler, run.guests.data(), 2, vmx::RunOptions{});
+    run.go();
     const auto s0 = run.scheduler.share_ppm(0), s1 = run.scheduler.share_ppm(1);
     CHECK(s0 > 480000);
     CHECK(s1 > 480000);
@@ -180,7 +184,7 @@ TEST_CASE("run loop: two spinners split the CPU and each slice is programmed in 
 TEST_CASE("run loop: handled exits neither extend nor restart the slice") {
     Run run(2, vmx::Policy::fixed, 10000, 0, 200000);
     FakeMachine m({Script::cpuid_every, Script::spin});
-    vmx::run_guests(run.scheduler, run.guests.data(), 2, vmx::RunOptions{});
+    run.go();
     // Ten slots of 10,000 ticks, a CPUID exit every 1,000 ticks of guest time: about 9 per slot.
     CHECK(run.guests[0].counters.exits[vmx::exit_reason::cpuid] >= 80);
     const auto s0 = run.scheduler.allotted_ppm(0), s1 = run.scheduler.allotted_ppm(1);
@@ -198,13 +202,13 @@ TEST_CASE("run loop: handled exits neither extend nor restart the slice") {
 TEST_CASE("run loop: ticks are injected when the guest can take them, else an interrupt window is armed") {
     Run run(1, vmx::Policy::fixed, 100000, 10000, 200000);
     FakeMachine m({Script::spin});
-    vmx::run_guests(run.scheduler, run.guests.data(), 1, vmx::RunOptions{});
+    run.go();
     CHECK(m.injections.size() >= 15);
     CHECK(run.scheduler.guest_stats(0).ticks_injected == m.injections.size());
 
     Run off(1, vmx::Policy::fixed, 100000, 10000, 200000);
     FakeMachine masked({Script::interrupts_off});
-    vmx::run_guests(off.scheduler, off.guests.data(), 1, vmx::RunOptions{});
+    off.go();
     CHECK(masked.injections.empty());
     CHECK((masked.guest_vmcs(0).get(Field::primary_processor_based_controls) & (1u << 2)) != 0);
     CHECK(off.scheduler.guest_stats(0).ticks_injected == 0);
@@ -214,7 +218,7 @@ TEST_CASE("run loop: ticks are injected when the guest can take them, else an in
 TEST_CASE("run loop: a failed VM entry stops that guest, with the error in words, and the others run") {
     Run run(2, vmx::Policy::shared, 10000, 0, 200000, vmx::OnGuestExit::reclaim);
     FakeMachine m({Script::fail_entry, Script::spin});
-    vmx::run_guests(run.scheduler, run.guests.data(), 2, vmx::RunOptions{});
+    run.go();
     const auto& stop = run.guests[0].stop;
     CHECK(stop.reason == vmx::StopReason::entry_failure);
     CHECK(std::string(stop.detail) == "VMLAUNCH failed: VM entry with invalid control field(s) (VM-instruction error 7)");
@@ -225,7 +229,7 @@ TEST_CASE("run loop: a failed VM entry stops that guest, with the error in words
 TEST_CASE("run loop: slot switches at timer exits are made below the loop, to the tick") {
     Run run(3, vmx::Policy::fixed, 10000, 0, 600000);
     FakeMachine m({Script::spin, Script::spin, Script::cpuid_every});
-    vmx::run_guests(run.scheduler, run.guests.data(), 3, vmx::RunOptions{});
+    run.go();
     // After the first frame (each guest launched from the loop), every slot ends at a timer exit
     // and the next one is begun by exit_fast: the loop is entered once per guest.
     CHECK(m.switches_below >= m.switches - 3);
@@ -245,7 +249,7 @@ TEST_CASE("run loop: slot switches at timer exits are made below the loop, to th
     Run loop(2, vmx::Policy::fixed, 10000, 0, 200000);
     FakeMachine m2({Script::spin, Script::spin});
     loop.guests[1].host_rsp = 0x1000;
-    vmx::run_guests(loop.scheduler, loop.guests.data(), 2, vmx::RunOptions{});
+    loop.go();
     CHECK(m2.switches_below == 0);
     CHECK(m2.switches >= 19);
     CHECK(loop.scheduler.totals_add_up(0));
@@ -256,7 +260,7 @@ TEST_CASE("run loop: the slot of a guest halted inside guest mode ends below the
     // (activity state HLT): the scheduler books it as a native halt, and the switch is the same.
     Run run(3, vmx::Policy::fixed, 10000, 0, 600000);
     FakeMachine m({Script::spin, Script::halted, Script::spin});
-    vmx::run_guests(run.scheduler, run.guests.data(), 3, vmx::RunOptions{});
+    run.go();
     CHECK(m.switches_below >= m.switches - 3);
     CHECK(m.switches_below > 50);
     CHECK(run.scheduler.totals_add_up(0));
@@ -277,7 +281,7 @@ TEST_CASE("run loop: a VMPTRLD failing in a switch below the loop stops that gue
     FakeMachine m({Script::spin, Script::spin, Script::spin});
     m.fail_switch_guest = 1;
     m.fail_switch_after = 6; // after two frames: from then on its switches are made below
-    vmx::run_guests(run.scheduler, run.guests.data(), 3, vmx::RunOptions{});
+    run.go();
     const auto& stop = run.guests[1].stop;
     CHECK(stop.reason == vmx::StopReason::hypervisor_error);
     CHECK(std::string(stop.detail) == "VMPTRLD of its VMCS failed");
@@ -306,7 +310,7 @@ struct HaltedGuest {
         v.set(Field::guest_rip, rip);
         v.set(Field::guest_rflags, rflags);
         v.set(Field::guest_pending_debug_exceptions, pending_debug);
-        vmx::run_guests(run.scheduler, run.guests.data(), 1, vmx::RunOptions{});
+        run.go();
     }
 };
 
@@ -345,7 +349,7 @@ TEST_CASE("run loop: the measurement window opens when the last guest is ready a
     w.exits_at_open = exits_at_open.data();
     vmx::RunOptions o;
     o.window = &w;
-    vmx::run_guests(run.scheduler, run.guests.data(), 2, o);
+    run.go(o);
     REQUIRE(w.opened);
     CHECK(w.start > 100000);                 // guest 1 needed 50,000 ticks of its own: 5 slots
     CHECK(w.length() >= 200000);
@@ -365,7 +369,7 @@ TEST_CASE("run loop: a guest with its own TSC sees only the time charged to it")
     Run run(2, vmx::Policy::fixed, 10000, 0, 200000);
     run.guests[0].own_tsc = true;
     FakeMachine m({Script::spin, Script::spin});
-    vmx::run_guests(run.scheduler, run.guests.data(), 2, vmx::RunOptions{});
+    run.go();
     const vmx::Vcpu& g = run.guests[0];
     const std::uint64_t guest_tsc_at_last_exit = g.fast.exit_tsc + g.tsc_offset;
     const std::uint64_t allotted = run.scheduler.guest_stats(0).allotted;
@@ -389,7 +393,7 @@ TEST_CASE("run loop: bytes typed for the console_input guest reach its UART once
     o.console_guest = 1;
     o.console_poll_ticks = 3000;
     SUBCASE("its driver has not enabled the received-data interrupt: the bytes wait, taken off COM1") {
-        vmx::run_guests(run.scheduler, run.guests.data(), 2, o);
+        run.go(o);
         CHECK(pc.counters.typed_bytes == 0);
         CHECK(m.typed.empty()); // COM1's 16-byte FIFO is emptied at every look: nothing overflows there
     }
@@ -398,7 +402,7 @@ TEST_CASE("run loop: bytes typed for the console_input guest reach its UART once
         char sent = 0;
         pc.uart.write(1, 0x01, &sent); // IER: received data
         pc.uart.write(4, 0x08, &sent); // MCR: OUT2
-        vmx::run_guests(run.scheduler, run.guests.data(), 2, o);
+        run.go(o);
         CHECK(m.typed.empty());
         CHECK(pc.counters.typed_bytes == 16); // the guest never reads its UART here
         for (char c : std::string("echo typed-$((6*")) CHECK(pc.uart.read(0) == c);
@@ -407,7 +411,7 @@ TEST_CASE("run loop: bytes typed for the console_input guest reach its UART once
         char sent = 0;
         pc.uart.write(1, 0x01, &sent); // IER: received data
         pc.uart.write(4, 0x08, &sent); // MCR: OUT2
-        vmx::run_guests(run.scheduler, run.guests.data(), 2, o);
+        run.go(o);
         CHECK(pc.counters.typed_bytes == 3);
         CHECK(m.typed.empty());
         CHECK(pc.uart_line); // IRQ 4 rose: an edge went to the 8259
